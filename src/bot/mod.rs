@@ -1,0 +1,53 @@
+//! Bots: the [`Bot`] trait a bot implements, and the built-in behaviours.
+//!
+//! Handlers run on the account's own thread, behind `catch_unwind`: a panic is logged and
+//! counted, never fatal. They must not block; to act, use the [`AccountHandle`] (its
+//! `post_*` methods are fire-and-forget, its `async` methods can go in `actix::spawn`).
+
+use crate::client::AccountHandle;
+use crate::protocol::{
+    ChatMessage, ConnectionEvent, ConnectionState, Member, RoomEvent, RoomState,
+};
+
+/// What a bot reacts to. Every method has an empty default.
+pub trait Bot: Send + Sync + 'static {
+    /// onConnectionStateChanged.
+    fn on_connection_state(
+        &self,
+        _account: &AccountHandle,
+        _state: ConnectionState,
+        _event: ConnectionEvent,
+        _ext: &serde_json::Value,
+    ) {
+    }
+
+    /// onRoomStateChanged.
+    fn on_room_state(
+        &self,
+        _account: &AccountHandle,
+        _room_id: &str,
+        _state: RoomState,
+        _event: RoomEvent,
+        _ext: &serde_json::Value,
+    ) {
+    }
+
+    /// A message (room or peer), each exactly once, room messages in seq order.
+    fn on_message(&self, _account: &AccountHandle, _message: &ChatMessage) {}
+
+    /// Members joined a room the account is in.
+    fn on_members_joined(&self, _account: &AccountHandle, _room_id: &str, _members: &[Member]) {}
+
+    /// Members left a room the account is in.
+    fn on_members_left(&self, _account: &AccountHandle, _room_id: &str, _members: &[Member]) {}
+
+    /// onTokenWillExpire (the fleet renews by itself; this is for information).
+    fn on_token_will_expire(&self, _account: &AccountHandle, _remaining_secs: u64) {}
+
+    /// A room stopped recovering and stays out.
+    fn on_room_gave_up(&self, _account: &AccountHandle, _room_id: &str, _reason: &str) {}
+}
+
+/// A bot that does nothing (accounts that only stay online).
+pub struct Idle;
+impl Bot for Idle {}

@@ -1,0 +1,33 @@
+//! zimfleet keeps many chat accounts online against a ZIM-style backend, each behaving the
+//! way the ZEGO ZIM SDK (2.9+) does about connections: the same states, events, error codes
+//! and recovery rules. Run chat bots from config, embed accounts in your own service, or
+//! load-test a backend; `zimfleet server` is the reference backend all of them can talk to.
+//!
+//! # Layout
+//!
+//! - `protocol/`: the wire contract: frames (serde), ZIM enums and error codes. No I/O.
+//! - `session/`: the ZIM state machines as pure code: connection and room transitions, retry
+//!   schedule, disconnect classification. Input -> (state, events, effects). No I/O.
+//! - `token/`: Token04 encode/verify (GCM and CBC), client-side token checks, token providers.
+//! - `client/`: the actors: fleet (root supervisor, admission limiter), account, room,
+//!   connection (awc WebSocket), token renewal service, events and metrics.
+//! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
+//! - `server/`: the reference backend: actix-web app, WebSocket sessions, hub, rooms, admin
+//!   and fault injection.
+//! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
+//! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
+//! - `loadtest/`: plan, driver on top of the fleet, HDR histograms, progress, reports, shards.
+//! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
+//! - `telemetry.rs`: tracing set-up, human or JSON lines.
+
+pub mod admin;
+pub mod bot;
+pub mod client;
+pub mod config;
+pub mod loadtest;
+pub mod protocol;
+pub mod runner;
+pub mod server;
+pub mod session;
+pub mod telemetry;
+pub mod token;

@@ -1,0 +1,38 @@
+//! The `zimfleet` command: thin wiring over the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "zimfleet",
+    version,
+    about = "Keep many ZIM chat accounts online: bots, load tests, and a reference backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the chat bots in bots/ (on an embedded backend unless one is configured).
+    Run(zimfleet::runner::RunArgs),
+    /// Run the reference backend.
+    Server(zimfleet::server::cli::ServerArgs),
+    /// Load-test a backend with many accounts, or merge shard reports.
+    Loadtest(zimfleet::loadtest::cli::LoadtestArgs),
+    /// Mint or inspect a Token04.
+    Token(zimfleet::token::cli::TokenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => zimfleet::runner::main(args),
+        Command::Server(args) => zimfleet::server::cli::main(args),
+        Command::Loadtest(args) => zimfleet::loadtest::cli::main(args),
+        Command::Token(args) => zimfleet::token::cli::main(args),
+    }
+}

@@ -1,0 +1,2 @@
+//! The reference backend (being built).
+pub mod cli;

@@ -1,0 +1,15 @@
+//! Tokens: Token04 encode/verify (GCM and CBC), client-side checks, token providers.
+//! (being built)
+
+pub mod cli;
+
+use crate::protocol::{Secret, ZimError};
+
+/// Where an account gets its token: at login and at each renewal.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// A fresh token for `user_id`.
+    fn token(
+        &self,
+        user_id: &str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>> + 'static>>;
+}
