@@ -5,6 +5,7 @@
 //! the load tester build on; bodies are being built).
 
 pub mod event;
+pub mod renewal;
 pub mod metrics;
 
 use std::collections::BTreeMap;
