@@ -2,6 +2,9 @@
 //! (being built)
 
 pub mod cli;
+pub mod provider;
+
+pub use provider::{HttpTokenProvider, StaticToken};
 
 use crate::protocol::{Secret, ZimError};
 
