@@ -5,8 +5,8 @@
 //! the load tester build on; bodies are being built).
 
 pub mod event;
-pub mod renewal;
 pub mod metrics;
+pub mod renewal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
