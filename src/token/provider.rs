@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ErrorCode, Secret, ZimError};
+use crate::token::token04::{self, TokenError};
 use crate::token::TokenProvider;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Result<Secret, ZimError>> + 'static>>;
@@ -29,6 +30,45 @@ impl TokenProvider for StaticToken {
     fn token(&self, _user_id: &str) -> TokenFuture {
         let token = self.0.clone();
         Box::pin(async move { Ok(token) })
+    }
+}
+
+/// Mints a Token04 (GCM) per call from the app id and the 32-character server secret,
+/// valid `ttl_secs` from the moment of the call. A wrong secret length fails every call with
+/// 6000001; check it once with [`GeneratedToken::new`].
+#[derive(Debug, Clone)]
+pub struct GeneratedToken {
+    pub app_id: u32,
+    pub server_secret: Secret,
+    pub ttl_secs: u64,
+}
+
+impl GeneratedToken {
+    /// A generator whose secret has been checked (it must be 32 bytes).
+    pub fn new(app_id: u32, server_secret: Secret, ttl_secs: u64) -> Result<Self, TokenError> {
+        let len = server_secret.expose().len();
+        if len != token04::SECRET_LEN {
+            return Err(TokenError::SecretLength(len));
+        }
+        Ok(Self {
+            app_id,
+            server_secret,
+            ttl_secs,
+        })
+    }
+
+    /// A token for `user_id` now (the same as the provider call, without a future).
+    pub fn mint(&self, user_id: &str) -> Result<Secret, ZimError> {
+        let ttl = i64::try_from(self.ttl_secs).unwrap_or(i64::MAX);
+        token04::generate(self.app_id, user_id, &self.server_secret, ttl)
+            .map_err(|e| ZimError::new(e.code(), e.to_string()))
+    }
+}
+
+impl TokenProvider for GeneratedToken {
+    fn token(&self, user_id: &str) -> TokenFuture {
+        let minted = self.mint(user_id);
+        Box::pin(async move { minted })
     }
 }
 
@@ -224,6 +264,33 @@ mod tests {
         let provider = StaticToken(Secret::from("04abc"));
         assert_eq!(provider.token("u1").await.unwrap().expose(), "04abc");
         assert_eq!(provider.token("u2").await.unwrap().expose(), "04abc");
+    }
+
+    const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
+
+    #[actix_rt::test]
+    async fn generated_tokens_verify_with_the_secret() {
+        let provider = GeneratedToken::new(7, Secret::from(SECRET), 3600).unwrap();
+        let token = provider.token("alice").await.unwrap();
+        let claims = token04::verify(token.expose(), &Secret::from(SECRET)).unwrap();
+        assert_eq!((claims.app_id, claims.user_id.as_str()), (7, "alice"));
+        assert_eq!(claims.expire - claims.ctime, 3600);
+        let other = provider.token("alice").await.unwrap();
+        assert_ne!(token, other, "each call mints a fresh token");
+    }
+
+    #[actix_rt::test]
+    async fn a_short_secret_is_refused() {
+        let err = GeneratedToken::new(7, Secret::from("short"), 3600).unwrap_err();
+        assert_eq!(err, TokenError::SecretLength(5));
+        let unchecked = GeneratedToken {
+            app_id: 7,
+            server_secret: Secret::from("short"),
+            ttl_secs: 3600,
+        };
+        let err = unchecked.token("alice").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::INVALID_PARAMETER);
+        assert_eq!(err.msg, "server secret must be 32 bytes, got 5");
     }
 
     #[test]
