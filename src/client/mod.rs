@@ -5,8 +5,8 @@
 //! the load tester build on; bodies are being built).
 
 pub mod event;
-pub mod renewal;
 pub mod metrics;
+pub mod renewal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +19,9 @@ use crate::bot::Bot;
 use crate::protocol::{
     ConnectionEvent, ConnectionState, Member, MessageSendReply, MessageType, RoomEvent, RoomInfo,
     RoomState, ZimError,
+};
+pub use crate::session::{
+    OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RetryConfig, RoomEntry,
 };
 use crate::token::TokenProvider;
 
@@ -57,17 +60,6 @@ pub struct FleetConfig {
     pub event_capacity: usize,
 }
 
-/// The reconnect schedule: first delay random in `first`, then `steps`, then `steps.last()`
-/// forever; every delay jittered by +-`jitter` (a fraction, 0.2 = 20 %).
-#[derive(Debug, Clone)]
-pub struct RetryConfig {
-    pub first: (Duration, Duration),
-    pub steps: Vec<Duration>,
-    pub jitter: f64,
-    /// Give up after this long Reconnecting: (Disconnected, LoginTimeout). None = forever.
-    pub give_up_after: Option<Duration>,
-}
-
 /// Client timings. Defaults are ZIM-SEMANTICS.md section 6.
 #[derive(Debug, Clone)]
 pub struct ClientTimings {
@@ -83,43 +75,6 @@ pub struct ClientTimings {
     pub renew_ahead: Duration,
     /// Without renewal, disconnect this long before expiry.
     pub expire_margin: Duration,
-}
-
-/// How a room is entered the first time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomEntry {
-    Create,
-    Join,
-    Enter,
-}
-
-/// What a room does after T2 says ConnectTimeout (membership expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnConnectTimeout {
-    Join,
-    Enter,
-    Leave,
-}
-
-/// What a room does after T2 says RoomNotExist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnRoomNotExist {
-    Create,
-    Enter,
-    Leave,
-}
-
-/// Room recovery policy (defaults: ConnectTimeout -> join, RoomNotExist -> enter; at most 5
-/// restarts in 60 s, then the room stays out and the bot is told).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPolicy {
-    pub on_connect_timeout: OnConnectTimeout,
-    pub on_room_not_exist: OnRoomNotExist,
-    pub max_restarts: u32,
-    pub restart_window: Duration,
 }
 
 /// A room an account keeps.
@@ -141,6 +96,61 @@ pub struct AccountSpec {
     pub device_id: Option<String>,
     pub token: Arc<dyn TokenProvider>,
     pub rooms: Vec<RoomSpec>,
+}
+
+impl FleetConfig {
+    /// ZIM defaults against the backend at `backend_url` (e.g. `ws://127.0.0.1:7400/ws`).
+    pub fn new(backend_url: impl Into<String>) -> Self {
+        Self {
+            backend_url: backend_url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            backend_url: "ws://127.0.0.1:7400/ws".into(),
+            workers: 0,
+            admission_per_sec: 200,
+            admission_burst: 50,
+            renewals_per_sec: 50,
+            retry: RetryConfig::default(),
+            timings: ClientTimings::default(),
+            outbox_capacity: 64,
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl Default for ClientTimings {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            heartbeat_interval: s(10),
+            heartbeat_timeout: s(5),
+            connect_timeout: s(5),
+            request_timeout: s(5),
+            room_request_timeout: s(8),
+            send_timeout: s(10),
+            renew_ahead: s(30),
+            expire_margin: s(2),
+        }
+    }
+}
+
+impl RoomSpec {
+    /// A room entered with enterRoom (join, or create when missing), default recovery.
+    pub fn new(room_id: impl Into<String>) -> Self {
+        Self {
+            room_id: room_id.into(),
+            room_name: None,
+            attributes: BTreeMap::new(),
+            entry: RoomEntry::Enter,
+            recovery: RecoveryPolicy::default(),
+        }
+    }
 }
 
 /// The fleet: the root of the actor tree. Cheap to clone; every clone is the same fleet.
@@ -273,6 +283,18 @@ impl AccountHandle {
 
     /// The account's connection state now.
     pub async fn state(&self) -> Result<AccountStatus, ZimError> {
+        todo!()
+    }
+
+    /// Chaos: closes this account's socket abruptly; the account sees a lost link and
+    /// recovers as usual.
+    pub fn chaos_drop(&self) {
+        todo!()
+    }
+
+    /// Chaos: drops the link and makes every reconnect attempt fail as a network error for
+    /// `d` (a real outage as the backend sees it).
+    pub fn chaos_offline(&self, _d: Duration) {
         todo!()
     }
 
