@@ -87,7 +87,9 @@ impl AdminServer {
 }
 
 async fn status(state: &AdminState) -> Option<Vec<AccountStatus>> {
-    tokio::time::timeout(STATUS_DEADLINE, state.fleet.status()).await.ok()
+    tokio::time::timeout(STATUS_DEADLINE, state.fleet.status())
+        .await
+        .ok()
 }
 
 fn unavailable() -> HttpResponse {

@@ -12,7 +12,9 @@ use crate::protocol::{ConnectionState, RoomState};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Bucket bounds of the duration histograms, in seconds.
-const BUCKETS_SECS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+const BUCKETS_SECS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 
 /// Counters of the runner itself (not of the fleet).
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,26 +41,58 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
             }
         }
     }
-    family(&mut out, "zimfleet_accounts", "gauge", "Accounts by ZIM connection state.");
-    for (n, name) in ["disconnected", "connecting", "connected", "reconnecting"].iter().enumerate() {
-        sample(&mut out, "zimfleet_accounts", &[("state", name)], accounts[n] as f64);
+    family(
+        &mut out,
+        "zimfleet_accounts",
+        "gauge",
+        "Accounts by ZIM connection state.",
+    );
+    for (n, name) in ["disconnected", "connecting", "connected", "reconnecting"]
+        .iter()
+        .enumerate()
+    {
+        sample(
+            &mut out,
+            "zimfleet_accounts",
+            &[("state", name)],
+            accounts[n] as f64,
+        );
     }
-    family(&mut out, "zimfleet_rooms", "gauge", "Rooms kept by the accounts, by ZIM room state.");
-    for (n, name) in ["disconnected", "connecting", "connected"].iter().enumerate() {
-        sample(&mut out, "zimfleet_rooms", &[("state", name)], rooms[n] as f64);
+    family(
+        &mut out,
+        "zimfleet_rooms",
+        "gauge",
+        "Rooms kept by the accounts, by ZIM room state.",
+    );
+    for (n, name) in ["disconnected", "connecting", "connected"]
+        .iter()
+        .enumerate()
+    {
+        sample(
+            &mut out,
+            "zimfleet_rooms",
+            &[("state", name)],
+            rooms[n] as f64,
+        );
     }
 
     counter(
         &mut out,
         "zimfleet_login_attempts_total",
         "Logins attempted: first logins and re-logins while Reconnecting.",
-        &[("kind", "first", m.logins_attempted.get()), ("kind", "relogin", m.relogins_attempted.get())],
+        &[
+            ("kind", "first", m.logins_attempted.get()),
+            ("kind", "relogin", m.relogins_attempted.get()),
+        ],
     );
     counter(
         &mut out,
         "zimfleet_login_successes_total",
         "Logins that succeeded: first logins and re-logins while Reconnecting.",
-        &[("kind", "first", m.logins_succeeded.get()), ("kind", "relogin", m.relogins_succeeded.get())],
+        &[
+            ("kind", "first", m.logins_succeeded.get()),
+            ("kind", "relogin", m.relogins_succeeded.get()),
+        ],
     );
     counter(
         &mut out,
@@ -84,8 +118,16 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         "Room recoveries after T2, by outcome.",
         &[
             ("outcome", "still_member", m.room_recovered_member.get()),
-            ("outcome", "rejoined_after_timeout", m.room_recovered_after_timeout.get()),
-            ("outcome", "reentered_after_not_exist", m.room_recovered_after_not_exist.get()),
+            (
+                "outcome",
+                "rejoined_after_timeout",
+                m.room_recovered_after_timeout.get(),
+            ),
+            (
+                "outcome",
+                "reentered_after_not_exist",
+                m.room_recovered_after_not_exist.get(),
+            ),
             ("outcome", "gave_up", m.room_recovery_gave_up.get()),
         ],
     );
@@ -103,7 +145,10 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         &mut out,
         "zimfleet_messages_total",
         "Messages sent (acknowledged by the server) and received by bots.",
-        &[("direction", "out", m.messages_sent.get()), ("direction", "in", m.messages_received.get())],
+        &[
+            ("direction", "out", m.messages_sent.get()),
+            ("direction", "in", m.messages_received.get()),
+        ],
     );
     counter(
         &mut out,
@@ -138,7 +183,12 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
             ("subscriber", "events_stream", runner.events_stream_lost),
         ],
     );
-    family(&mut out, "zimfleet_uptime_seconds", "gauge", "Seconds since zimfleet run started.");
+    family(
+        &mut out,
+        "zimfleet_uptime_seconds",
+        "gauge",
+        "Seconds since zimfleet run started.",
+    );
     sample(&mut out, "zimfleet_uptime_seconds", &[], runner.uptime_secs);
     out
 }
@@ -186,7 +236,11 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
 fn counter(out: &mut String, name: &str, help: &str, samples: &[(&str, &str, u64)]) {
     family(out, name, "counter", help);
     for (label, value_label, value) in samples {
-        let labels: &[(&str, &str)] = if label.is_empty() { &[] } else { &[(label, value_label)] };
+        let labels: &[(&str, &str)] = if label.is_empty() {
+            &[]
+        } else {
+            &[(label, value_label)]
+        };
         sample(out, name, labels, *value as f64);
     }
 }
@@ -248,7 +302,10 @@ mod tests {
         m.reconnect_time.record(Duration::from_millis(700));
         m.reconnect_time.record(Duration::from_secs(3));
         let status = [
-            account(ConnectionState::Connected, &[RoomState::Connected, RoomState::Connecting]),
+            account(
+                ConnectionState::Connected,
+                &[RoomState::Connected, RoomState::Connecting],
+            ),
             account(ConnectionState::Reconnecting, &[RoomState::Connecting]),
         ];
         let text = render(&m, &status, RunnerCounts::default());
@@ -267,7 +324,10 @@ mod tests {
             "zimfleet_reconnect_duration_seconds_count 2",
             "# TYPE zimfleet_reconnect_duration_seconds histogram",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
     }
 }

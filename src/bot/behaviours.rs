@@ -14,7 +14,15 @@ use crate::client::AccountHandle;
 use crate::protocol::RoomState;
 
 /// Every built-in behaviour, by the name a bot file uses.
-pub const NAMES: &[&str] = &["idle", "echo", "greeter", "keywords", "scheduled", "relay", "chatter"];
+pub const NAMES: &[&str] = &[
+    "idle",
+    "echo",
+    "greeter",
+    "keywords",
+    "scheduled",
+    "relay",
+    "chatter",
+];
 
 /// Why a behaviour could not be built.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -251,20 +259,35 @@ mod tests {
 
     #[test]
     fn an_unknown_setting_is_refused() {
-        let err = build("echo", &table("prefx = \"x\"")).err().unwrap().to_string();
-        assert!(err.starts_with("settings of behaviour \"echo\": unknown field `prefx`"), "{err}");
+        let err = build("echo", &table("prefx = \"x\""))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("settings of behaviour \"echo\": unknown field `prefx`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_wrong_type_is_refused() {
-        let err = build("chatter", &table("rate_per_sec = \"fast\"")).err().unwrap().to_string();
-        assert!(err.starts_with("settings of behaviour \"chatter\": invalid type: string \"fast\""), "{err}");
+        let err = build("chatter", &table("rate_per_sec = \"fast\""))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("settings of behaviour \"chatter\": invalid type: string \"fast\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn templates_fill_known_names_only() {
         assert_eq!(
-            fill("hi {user_name} in {room_id} {other}", &[("user_name", "Ann"), ("room_id", "r")]),
+            fill(
+                "hi {user_name} in {room_id} {other}",
+                &[("user_name", "Ann"), ("room_id", "r")]
+            ),
             "hi Ann in r {other}"
         );
     }

@@ -91,7 +91,11 @@ impl Bot for Chatter {
                 }
                 Some(fill(
                     &settings.text,
-                    &[("n", &n.to_string()), ("user_id", account.user_id()), ("room_id", room_id)],
+                    &[
+                        ("n", &n.to_string()),
+                        ("user_id", account.user_id()),
+                        ("room_id", room_id),
+                    ],
                 ))
             }),
         );
@@ -116,7 +120,9 @@ mod tests {
     fn rates_outside_the_zim_limit_are_refused() {
         for rate in ["0.0", "11.0", "-1.0"] {
             let table: toml::Table = format!("rate_per_sec = {rate}").parse().unwrap();
-            let err = crate::bot::behaviours::build("chatter", &table).err().unwrap();
+            let err = crate::bot::behaviours::build("chatter", &table)
+                .err()
+                .unwrap();
             assert!(
                 err.to_string().starts_with("settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 10"),
                 "{err}"

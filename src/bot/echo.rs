@@ -104,8 +104,14 @@ pub(crate) mod tests {
             echo.reply("me", &text(ConvType::Room, "r", "ann", "hi")),
             Some("echo: hi".into())
         );
-        assert_eq!(echo.reply("me", &text(ConvType::Room, "r", "me", "hi")), None);
-        assert_eq!(echo.reply("me", &text(ConvType::Room, "r", "ann", "echo: hi")), None);
+        assert_eq!(
+            echo.reply("me", &text(ConvType::Room, "r", "me", "hi")),
+            None
+        );
+        assert_eq!(
+            echo.reply("me", &text(ConvType::Room, "r", "ann", "echo: hi")),
+            None
+        );
     }
 
     #[test]
@@ -119,7 +125,13 @@ pub(crate) mod tests {
             echo.reply("me", &text(ConvType::Room, "a", "ann", "x")),
             Some("ann said: x".into())
         );
-        assert_eq!(echo.reply("me", &text(ConvType::Room, "b", "ann", "x")), None);
-        assert_eq!(echo.reply("me", &text(ConvType::Peer, "ann", "ann", "x")), None);
+        assert_eq!(
+            echo.reply("me", &text(ConvType::Room, "b", "ann", "x")),
+            None
+        );
+        assert_eq!(
+            echo.reply("me", &text(ConvType::Peer, "ann", "ann", "x")),
+            None
+        );
     }
 }

@@ -63,7 +63,11 @@ impl Greeter {
                 };
                 fill(
                     &self.settings.message,
-                    &[("user_name", name), ("user_id", &m.user_id), ("room_id", room_id)],
+                    &[
+                        ("user_name", name),
+                        ("user_id", &m.user_id),
+                        ("room_id", room_id),
+                    ],
                 )
             })
             .collect()
@@ -95,10 +99,18 @@ mod tests {
             ignore: vec!["bot2".into()],
             ..GreeterSettings::default()
         });
-        let joined = [member("me", "Me"), member("ann", "Ann"), member("bot2", ""), member("bob", "")];
+        let joined = [
+            member("me", "Me"),
+            member("ann", "Ann"),
+            member("bot2", ""),
+            member("bob", ""),
+        ];
         assert_eq!(
             greeter.welcomes("me", "lobby", &joined),
-            vec!["Welcome to lobby, Ann!".to_string(), "Welcome to lobby, bob!".to_string()]
+            vec![
+                "Welcome to lobby, Ann!".to_string(),
+                "Welcome to lobby, bob!".to_string()
+            ]
         );
     }
 
@@ -108,6 +120,8 @@ mod tests {
             rooms: vec!["lobby".into()],
             ..GreeterSettings::default()
         });
-        assert!(greeter.welcomes("me", "attic", &[member("ann", "Ann")]).is_empty());
+        assert!(greeter
+            .welcomes("me", "attic", &[member("ann", "Ann")])
+            .is_empty());
     }
 }

@@ -111,16 +111,34 @@ mod tests {
     #[test]
     fn the_longest_matching_keyword_wins() {
         let k = bot(false);
-        assert_eq!(k.reply("me", &text(ConvType::Room, "r", "ann", "Is it TEA TIME?")), Some("always".into()));
-        assert_eq!(k.reply("me", &text(ConvType::Room, "r", "ann", "what time is it")), Some("tea time, ann".into()));
-        assert_eq!(k.reply("me", &text(ConvType::Room, "r", "ann", "nothing")), None);
-        assert_eq!(k.reply("me", &text(ConvType::Room, "r", "me", "time")), None);
+        assert_eq!(
+            k.reply("me", &text(ConvType::Room, "r", "ann", "Is it TEA TIME?")),
+            Some("always".into())
+        );
+        assert_eq!(
+            k.reply("me", &text(ConvType::Room, "r", "ann", "what time is it")),
+            Some("tea time, ann".into())
+        );
+        assert_eq!(
+            k.reply("me", &text(ConvType::Room, "r", "ann", "nothing")),
+            None
+        );
+        assert_eq!(
+            k.reply("me", &text(ConvType::Room, "r", "me", "time")),
+            None
+        );
     }
 
     #[test]
     fn case_sensitive_matching() {
         let k = bot(true);
-        assert_eq!(k.reply("me", &text(ConvType::Room, "r", "ann", "TIME")), None);
-        assert_eq!(k.reply("me", &text(ConvType::Peer, "ann", "ann", "time")), Some("tea time, ann".into()));
+        assert_eq!(
+            k.reply("me", &text(ConvType::Room, "r", "ann", "TIME")),
+            None
+        );
+        assert_eq!(
+            k.reply("me", &text(ConvType::Peer, "ann", "ann", "time")),
+            Some("tea time, ann".into())
+        );
     }
 }

@@ -68,7 +68,10 @@ impl Relay {
         } else {
             return None;
         };
-        let prefix = fill(&s.prefix, &[("room_id", &message.conv_id), ("from", &message.from)]);
+        let prefix = fill(
+            &s.prefix,
+            &[("room_id", &message.conv_id), ("from", &message.from)],
+        );
         Some((target.clone(), format!("{prefix}{}", message.body)))
     }
 }
@@ -98,20 +101,31 @@ mod tests {
             relay.copy("me", &text(ConvType::Room, "a", "ann", "hi")),
             Some(("b".into(), "[a] ann: hi".into()))
         );
-        assert_eq!(relay.copy("me", &text(ConvType::Room, "b", "ann", "hi")), None);
-        assert_eq!(relay.copy("me", &text(ConvType::Room, "a", "me", "hi")), None);
+        assert_eq!(
+            relay.copy("me", &text(ConvType::Room, "b", "ann", "hi")),
+            None
+        );
+        assert_eq!(
+            relay.copy("me", &text(ConvType::Room, "a", "me", "hi")),
+            None
+        );
         relay.settings.both_ways = true;
         assert_eq!(
             relay.copy("me", &text(ConvType::Room, "b", "bob", "yo")),
             Some(("a".into(), "[b] bob: yo".into()))
         );
-        assert_eq!(relay.copy("me", &text(ConvType::Peer, "bob", "bob", "yo")), None);
+        assert_eq!(
+            relay.copy("me", &text(ConvType::Peer, "bob", "bob", "yo")),
+            None
+        );
     }
 
     #[test]
     fn the_same_room_twice_is_refused() {
         let table: toml::Table = "from = \"a\"\nto = \"a\"".parse().unwrap();
-        let err = crate::bot::behaviours::build("relay", &table).err().unwrap();
+        let err = crate::bot::behaviours::build("relay", &table)
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "settings of behaviour \"relay\": from and to are the same room \"a\""

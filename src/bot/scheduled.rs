@@ -34,7 +34,9 @@ pub struct ScheduledSettings {
 impl CheckSettings for ScheduledSettings {
     fn check(&self) -> Result<(), String> {
         if self.every.0 < Duration::from_millis(100) {
-            return Err("every must be at least 100ms (ZIM's send interval per conversation)".into());
+            return Err(
+                "every must be at least 100ms (ZIM's send interval per conversation)".into(),
+            );
         }
         if self.messages.is_empty() {
             return Err("messages must list at least one text".into());
@@ -57,14 +59,23 @@ impl Scheduled {
     }
 
     /// The text of post number `n` (from 1) by `user_id` into `room_id`, if there is one.
-    pub fn post(settings: &ScheduledSettings, user_id: &str, room_id: &str, n: u64) -> Option<String> {
+    pub fn post(
+        settings: &ScheduledSettings,
+        user_id: &str,
+        room_id: &str,
+        n: u64,
+    ) -> Option<String> {
         if settings.limit != 0 && n > settings.limit {
             return None;
         }
         let template = &settings.messages[((n - 1) % settings.messages.len() as u64) as usize];
         Some(fill(
             template,
-            &[("n", &n.to_string()), ("user_id", user_id), ("room_id", room_id)],
+            &[
+                ("n", &n.to_string()),
+                ("user_id", user_id),
+                ("room_id", room_id),
+            ],
         ))
     }
 }
@@ -130,7 +141,9 @@ mod tests {
     #[test]
     fn a_too_short_period_is_refused() {
         let table: toml::Table = "every = \"10ms\"\nmessages = [\"x\"]".parse().unwrap();
-        let err = crate::bot::behaviours::build("scheduled", &table).err().unwrap();
+        let err = crate::bot::behaviours::build("scheduled", &table)
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "settings of behaviour \"scheduled\": every must be at least 100ms (ZIM's send interval per conversation)"

@@ -277,8 +277,8 @@ pub fn parse_file(
         if rooms.iter().any(|x| x.room_id == r.room_id) {
             return Err(format!("{key}.room_id: {:?} is listed twice", r.room_id));
         }
-        let restart_window = humantime::parse_duration(r.recovery.restart_window.trim())
-            .map_err(|e| {
+        let restart_window =
+            humantime::parse_duration(r.recovery.restart_window.trim()).map_err(|e| {
                 format!(
                     "{key}.recovery.restart_window: invalid duration {:?} ({e})",
                     r.recovery.restart_window
@@ -334,7 +334,9 @@ fn resolve_token(
         TokenSource::Static { token, token_env } => match (token, token_env) {
             (Some(t), None) if !t.is_empty() => Ok(TokenPlan::Static(t)),
             (None, Some(var)) => from_env("token_env", &var).map(TokenPlan::Static),
-            _ => Err(format!("{key}: a static token needs exactly one of token or token_env")),
+            _ => Err(format!(
+                "{key}: a static token needs exactly one of token or token_env"
+            )),
         },
         TokenSource::Generated {
             app_id,
@@ -368,7 +370,8 @@ fn resolve_token(
                 Some(text) => humantime::parse_duration(text.trim())
                     .map_err(|e| format!("{key}.lifetime: invalid duration {text:?} ({e})"))?,
             };
-            if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600) {
+            if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600)
+            {
                 return Err(format!("{key}.lifetime: must be between 1m and 24days"));
             }
             Ok(TokenPlan::Generated {
@@ -437,34 +440,57 @@ mod tests {
 
     #[test]
     fn a_disabled_bot_is_skipped() {
-        assert!(parse(&format!("enabled = false\n{MINIMAL}")).unwrap().is_none());
+        assert!(parse(&format!("enabled = false\n{MINIMAL}"))
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn an_unknown_behaviour_is_named() {
-        let err = parse("behaviour = \"parrot\"\n[[accounts]]\nuser_id = \"a\"\n").err().unwrap();
-        assert!(err.starts_with("behaviour: unknown behaviour \"parrot\" (known: idle, echo"), "{err}");
+        let err = parse("behaviour = \"parrot\"\n[[accounts]]\nuser_id = \"a\"\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("behaviour: unknown behaviour \"parrot\" (known: idle, echo"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_wrong_type_shows_the_line_with_its_key() {
-        let err = parse("behaviour = \"echo\"\n[[accounts]]\nuser_id = 5\n").err().unwrap();
-        assert!(err.starts_with("line 3 (`user_id = 5`): invalid type: integer `5`"), "{err}");
+        let err = parse("behaviour = \"echo\"\n[[accounts]]\nuser_id = 5\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("line 3 (`user_id = 5`): invalid type: integer `5`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unknown_key_is_refused() {
-        let err = parse(&format!("{MINIMAL}colour = \"red\"\n")).err().unwrap();
+        let err = parse(&format!("{MINIMAL}colour = \"red\"\n"))
+            .err()
+            .unwrap();
         assert!(err.contains("unknown field `colour`"), "{err}");
     }
 
     #[test]
     fn bad_ids_and_duplicates_are_refused() {
-        let err = parse("behaviour = \"echo\"\n[[accounts]]\nuser_id = \"a b\"\n").err().unwrap();
-        assert!(err.starts_with("accounts[0].user_id: invalid user id \"a b\""), "{err}");
-        let err = parse(&format!("{MINIMAL}[[accounts]]\nuser_id = \"e1\"\n")).err().unwrap();
+        let err = parse("behaviour = \"echo\"\n[[accounts]]\nuser_id = \"a b\"\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("accounts[0].user_id: invalid user id \"a b\""),
+            "{err}"
+        );
+        let err = parse(&format!("{MINIMAL}[[accounts]]\nuser_id = \"e1\"\n"))
+            .err()
+            .unwrap();
         assert_eq!(err, "accounts[1].user_id: \"e1\" is listed twice");
-        let err = parse(&format!("{MINIMAL}[[rooms]]\nroom_id = \"\"\n")).err().unwrap();
+        let err = parse(&format!("{MINIMAL}[[rooms]]\nroom_id = \"\"\n"))
+            .err()
+            .unwrap();
         assert_eq!(err, "rooms[0].room_id: invalid room id \"\"");
     }
 
@@ -475,48 +501,75 @@ mod tests {
         ))
         .err()
         .unwrap();
-        assert!(err.starts_with("rooms[0].recovery.restart_window: invalid duration \"often\""), "{err}");
+        assert!(
+            err.starts_with("rooms[0].recovery.restart_window: invalid duration \"often\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_embedded_source_needs_the_embedded_backend() {
-        let err = parse_file(Path::new("bots/t.toml"), MINIMAL, false, &no_env).err().unwrap();
-        assert!(err.starts_with("token: the \"embedded\" token source needs the embedded backend"), "{err}");
+        let err = parse_file(Path::new("bots/t.toml"), MINIMAL, false, &no_env)
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("token: the \"embedded\" token source needs the embedded backend"),
+            "{err}"
+        );
     }
 
     #[test]
     fn token_sources_read_their_secrets() {
-        let env = |var: &str| (var == "SECRET").then(|| "0123456789abcdef0123456789abcdef".to_string());
+        let env =
+            |var: &str| (var == "SECRET").then(|| "0123456789abcdef0123456789abcdef".to_string());
         let text = format!(
             "{MINIMAL}token = {{ source = \"generated\", app_id = 7, secret_env = \"SECRET\", lifetime = \"2h\" }}\n"
         );
         // `token` after [[accounts]] belongs to the account table.
-        let bot = parse_file(Path::new("bots/t.toml"), &text, false, &env).unwrap().unwrap();
+        let bot = parse_file(Path::new("bots/t.toml"), &text, false, &env)
+            .unwrap()
+            .unwrap();
         match &bot.accounts[0].token {
-            TokenPlan::Generated { app_id, secret, lifetime } => {
+            TokenPlan::Generated {
+                app_id,
+                secret,
+                lifetime,
+            } => {
                 assert_eq!(*app_id, 7);
                 assert_eq!(secret.expose().len(), 32);
                 assert_eq!(*lifetime, Duration::from_secs(7200));
             }
             other => panic!("{other:?}"),
         }
-        let missing = format!(
-            "behaviour = \"echo\"\ntoken = {{ source = \"static\", token_env = \"NOPE\" }}\n[[accounts]]\nuser_id = \"a\"\n"
-        );
-        let err = parse_file(Path::new("bots/t.toml"), &missing, false, &env).err().unwrap();
+        let missing = "behaviour = \"echo\"\ntoken = { source = \"static\", token_env = \"NOPE\" }\n[[accounts]]\nuser_id = \"a\"\n";
+        let err = parse_file(Path::new("bots/t.toml"), missing, false, &env)
+            .err()
+            .unwrap();
         assert_eq!(err, "token.token_env: environment variable NOPE is not set");
         let both = "behaviour = \"echo\"\ntoken = { source = \"static\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let err = parse_file(Path::new("bots/t.toml"), both, false, &env).err().unwrap();
-        assert_eq!(err, "token: a static token needs exactly one of token or token_env");
+        let err = parse_file(Path::new("bots/t.toml"), both, false, &env)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            "token: a static token needs exactly one of token or token_env"
+        );
         let http = "behaviour = \"echo\"\ntoken = { source = \"http\", url = \"ftp://x\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let err = parse_file(Path::new("bots/t.toml"), http, false, &env).err().unwrap();
-        assert_eq!(err, "token.url: must start with http:// or https://, not \"ftp://x\"");
+        let err = parse_file(Path::new("bots/t.toml"), http, false, &env)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            "token.url: must start with http:// or https://, not \"ftp://x\""
+        );
     }
 
     #[test]
     fn a_static_token_never_prints() {
         let text = "behaviour = \"echo\"\ntoken = { source = \"static\", token = \"04secretsecret\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let bot = parse_file(Path::new("bots/t.toml"), text, false, &no_env).unwrap().unwrap();
+        let bot = parse_file(Path::new("bots/t.toml"), text, false, &no_env)
+            .unwrap()
+            .unwrap();
         let printed = format!("{:?}", bot.accounts);
         assert!(!printed.contains("04secretsecret"), "{printed}");
     }
@@ -526,17 +579,51 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zimfleet-bots-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        assert!(matches!(load_dir(&dir, true, &no_env), Err(BotsError::Empty(_))));
+        assert!(matches!(
+            load_dir(&dir, true, &no_env),
+            Err(BotsError::Empty(_))
+        ));
         std::fs::write(dir.join("b.toml"), MINIMAL).unwrap();
-        std::fs::write(dir.join("a.toml"), "behaviour = \"idle\"\n[[accounts]]\nuser_id = \"i1\"\n").unwrap();
+        std::fs::write(
+            dir.join("a.toml"),
+            "behaviour = \"idle\"\n[[accounts]]\nuser_id = \"i1\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("notes.txt"), "not a bot").unwrap();
         let bots = load_dir(&dir, true, &no_env).unwrap();
-        assert_eq!(bots.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            bots.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         std::fs::write(dir.join("c.toml"), MINIMAL).unwrap();
         let err = load_dir(&dir, true, &no_env).err().unwrap().to_string();
-        assert!(err.ends_with("c.toml: accounts: user_id \"e1\" is already used by ") || err.contains("is already used by"), "{err}");
-        assert!(err.contains(&dir.join("b.toml").display().to_string()), "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "{}: accounts: user_id \"e1\" is already used by {}",
+                dir.join("c.toml").display(),
+                dir.join("b.toml").display()
+            )
+        );
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(load_dir(&dir, true, &no_env), Err(BotsError::MissingDir(_))));
+        assert!(matches!(
+            load_dir(&dir, true, &no_env),
+            Err(BotsError::MissingDir(_))
+        ));
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    #[test]
+    fn the_shipped_bots_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bots");
+        let bots = load_dir(&dir, true, &|_| None).unwrap();
+        let names: Vec<_> = bots.iter().map(|b| b.behaviour.as_str()).collect();
+        for behaviour in ["greeter", "keywords", "scheduled", "chatter", "echo", "relay"] {
+            assert!(names.contains(&behaviour), "{behaviour} missing from {names:?}");
+        }
     }
 }

@@ -96,7 +96,10 @@ impl EventsFile {
 
     /// Forwards the fleet's events to the writer until the broadcast closes or the writer
     /// stops. Runs on the actix system (spawn it).
-    pub fn forward(&self, mut events: broadcast::Receiver<Arc<Event>>) -> impl std::future::Future<Output = ()> {
+    pub fn forward(
+        &self,
+        mut events: broadcast::Receiver<Arc<Event>>,
+    ) -> impl std::future::Future<Output = ()> {
         let queue = self.queue.clone();
         let counters = Arc::clone(&self.counters);
         async move {
@@ -112,7 +115,10 @@ impl EventsFile {
                     },
                     Err(RecvError::Lagged(n)) => {
                         counters.lost.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!(lost = n, "events file: the writer fell behind; events were dropped");
+                        tracing::warn!(
+                            lost = n,
+                            "events file: the writer fell behind; events were dropped"
+                        );
                     }
                     Err(RecvError::Closed) => return,
                 }
@@ -150,10 +156,14 @@ mod tests {
 
     #[test]
     fn every_event_becomes_one_json_line_and_a_full_queue_counts_its_losses() {
-        let path = std::env::temp_dir().join(format!("zimfleet-events-{}.jsonl", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("zimfleet-events-{}.jsonl", std::process::id()));
         let writer = EventsFile::create(&path, 4).unwrap();
         let (tx, rx) = broadcast::channel(2);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         // Three events into a broadcast of 2: the subscriber lags by one.
         for n in 1..=3 {
             tx.send(event(n)).unwrap();
@@ -164,15 +174,29 @@ mod tests {
         assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Event> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Event> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines, vec![(*event(2)).clone(), (*event(3)).clone()]);
-        assert!(text.starts_with("{\"ts_ms\":2,\"account\":\"u2\",\"kind\":\"connection\",\"state\":2,\"event\":0"), "{text}");
+        assert!(
+            text.starts_with(
+                "{\"ts_ms\":2,\"account\":\"u2\",\"kind\":\"connection\",\"state\":2,\"event\":0"
+            ),
+            "{text}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn an_unwritable_path_is_named() {
-        let err = EventsFile::create(Path::new("/nonexistent-dir/e.jsonl"), 4).err().unwrap();
-        assert!(err.to_string().starts_with("events file /nonexistent-dir/e.jsonl: "), "{err}");
+        let err = EventsFile::create(Path::new("/nonexistent-dir/e.jsonl"), 4)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("events file /nonexistent-dir/e.jsonl: "),
+            "{err}"
+        );
     }
 }

@@ -17,7 +17,9 @@ pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// How the defaults are named in error messages.
 pub const DEFAULTS_NAME: &str = "config/default.toml";
 /// The sections these settings own (only their environment variables are read).
-pub const SECTIONS: &[&str] = &["run", "backend", "fleet", "retry", "timings", "admin", "embedded"];
+pub const SECTIONS: &[&str] = &[
+    "run", "backend", "fleet", "retry", "timings", "admin", "embedded",
+];
 
 /// A duration written the humantime way: "500ms", "10s", "2m".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub struct AdminSection {
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedSection {
     pub listen: String,
+    pub workers: usize,
+    pub server_config: String,
     pub token_lifetime: HumanDuration,
 }
 
@@ -148,7 +152,10 @@ impl RunSettings {
             }
         };
         positive("run.events_queue", self.run.events_queue as u64)?;
-        positive("fleet.admission_per_sec", self.fleet.admission_per_sec.into())?;
+        positive(
+            "fleet.admission_per_sec",
+            self.fleet.admission_per_sec.into(),
+        )?;
         positive("fleet.admission_burst", self.fleet.admission_burst.into())?;
         positive("fleet.renewals_per_sec", self.fleet.renewals_per_sec.into())?;
         positive("fleet.outbox_capacity", self.fleet.outbox_capacity as u64)?;
@@ -185,9 +192,8 @@ impl RunSettings {
                 return Err(format!("{key} must be longer than 0s"));
             }
         }
-        if !self.backend.url.is_empty()
-            && !(self.backend.url.starts_with("ws://") || self.backend.url.starts_with("wss://"))
-        {
+        let url = &self.backend.url;
+        if !(url.is_empty() || url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(format!(
                 "backend.url must start with ws:// or wss://, not {:?}",
                 self.backend.url
@@ -288,7 +294,10 @@ mod tests {
         assert_eq!(s.admin_listen().unwrap(), None);
         assert_eq!(s.run.log_format, LogFormat::Human);
         let fleet = s.fleet_config("ws://x/ws".into());
-        assert_eq!(fleet.retry.first, (Duration::from_millis(500), Duration::from_secs(2)));
+        assert_eq!(
+            fleet.retry.first,
+            (Duration::from_millis(500), Duration::from_secs(2))
+        );
         assert_eq!(fleet.retry.steps.last(), Some(&Duration::from_secs(32)));
         assert_eq!(fleet.retry.give_up_after, None);
         assert_eq!(fleet.timings.room_request_timeout, Duration::from_secs(8));
@@ -301,7 +310,10 @@ mod tests {
             env(&[
                 ("ZIMFLEET__FLEET__WORKERS", "3"),
                 ("ZIMFLEET__RUN__SHUTDOWN_DEADLINE", "750ms"),
-                ("ZIMFLEET__SERVER__LISTEN", "ignored: another subcommand's section"),
+                (
+                    "ZIMFLEET__SERVER__LISTEN",
+                    "ignored: another subcommand's section",
+                ),
             ]),
         )
         .unwrap();
@@ -324,7 +336,10 @@ mod tests {
         let err = load(None, env(&[("ZIMFLEET__FLEET__ADMISSION_PER_SEC", "0")]))
             .unwrap_err()
             .to_string();
-        assert!(err.ends_with("fleet.admission_per_sec must be at least 1"), "{err}");
+        assert!(
+            err.ends_with("fleet.admission_per_sec must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -332,7 +347,10 @@ mod tests {
         let err = load(None, env(&[("ZIMFLEET__ADMIN__LISTEN", "0.0.0.0:7480")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("admin.listen 0.0.0.0:7480 is not a loopback address"), "{err}");
+        assert!(
+            err.contains("admin.listen 0.0.0.0:7480 is not a loopback address"),
+            "{err}"
+        );
         let ok = load(
             None,
             env(&[
@@ -359,6 +377,9 @@ mod tests {
         let err = load(None, env(&[("ZIMFLEET__RETRY__JITTER", "1.5")]))
             .unwrap_err()
             .to_string();
-        assert!(err.ends_with("retry.jitter must be a fraction between 0 and 1, not 1.5"), "{err}");
+        assert!(
+            err.ends_with("retry.jitter must be a fraction between 0 and 1, not 1.5"),
+            "{err}"
+        );
     }
 }
