@@ -45,7 +45,10 @@ impl LatencyHistogram {
     }
     /// A copy of the histogram now.
     pub fn snapshot(&self) -> Histogram<u64> {
-        self.0.lock().map(|h| h.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        self.0
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 }
 

@@ -5,8 +5,8 @@
 //! the load tester build on; bodies are being built).
 
 pub mod event;
-pub mod renewal;
 pub mod metrics;
+pub mod renewal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,6 +143,86 @@ pub struct AccountSpec {
     pub rooms: Vec<RoomSpec>,
 }
 
+impl FleetConfig {
+    /// ZIM defaults against the backend at `backend_url` (e.g. `ws://127.0.0.1:7400/ws`).
+    pub fn new(backend_url: impl Into<String>) -> Self {
+        Self {
+            backend_url: backend_url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            backend_url: "ws://127.0.0.1:7400/ws".into(),
+            workers: 0,
+            admission_per_sec: 200,
+            admission_burst: 50,
+            renewals_per_sec: 50,
+            retry: RetryConfig::default(),
+            timings: ClientTimings::default(),
+            outbox_capacity: 64,
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    /// The web SDK's schedule: first in [0.5 s, 2 s], then 2, 2, 4, 4, 8, 8, 16, 16, 32 s
+    /// forever, each +-20 %; never gives up.
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            first: (Duration::from_millis(500), s(2)),
+            steps: vec![s(2), s(2), s(4), s(4), s(8), s(8), s(16), s(16), s(32)],
+            jitter: 0.2,
+            give_up_after: None,
+        }
+    }
+}
+
+impl Default for ClientTimings {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            heartbeat_interval: s(10),
+            heartbeat_timeout: s(5),
+            connect_timeout: s(5),
+            request_timeout: s(5),
+            room_request_timeout: s(8),
+            send_timeout: s(10),
+            renew_ahead: s(30),
+            expire_margin: s(2),
+        }
+    }
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self {
+            on_connect_timeout: OnConnectTimeout::Join,
+            on_room_not_exist: OnRoomNotExist::Enter,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RoomSpec {
+    /// A room entered with enterRoom (join, or create when missing), default recovery.
+    pub fn new(room_id: impl Into<String>) -> Self {
+        Self {
+            room_id: room_id.into(),
+            room_name: None,
+            attributes: BTreeMap::new(),
+            entry: RoomEntry::Enter,
+            recovery: RecoveryPolicy::default(),
+        }
+    }
+}
+
 /// The fleet: the root of the actor tree. Cheap to clone; every clone is the same fleet.
 #[derive(Clone)]
 pub struct Fleet {}
@@ -273,6 +353,18 @@ impl AccountHandle {
 
     /// The account's connection state now.
     pub async fn state(&self) -> Result<AccountStatus, ZimError> {
+        todo!()
+    }
+
+    /// Chaos: closes this account's socket abruptly; the account sees a lost link and
+    /// recovers as usual.
+    pub fn chaos_drop(&self) {
+        todo!()
+    }
+
+    /// Chaos: drops the link and makes every reconnect attempt fail as a network error for
+    /// `d` (a real outage as the backend sees it).
+    pub fn chaos_offline(&self, _d: Duration) {
         todo!()
     }
 

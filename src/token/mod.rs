@@ -1,7 +1,7 @@
 //! Tokens: Token04 encode/verify (GCM and CBC), client-side checks, token providers.
-//! (being built)
 
 pub mod cli;
+pub mod token04;
 
 use crate::protocol::{Secret, ZimError};
 
