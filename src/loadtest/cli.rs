@@ -20,8 +20,9 @@ use crate::telemetry::LogFormat;
 pub struct LoadtestArgs {
     #[command(subcommand)]
     pub command: Option<LoadtestCommand>,
+    /// Boxed: the flags are many, and clap's enum of subcommands holds this by value.
     #[command(flatten)]
-    pub run: RunFlags,
+    pub run: Box<RunFlags>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -218,7 +219,7 @@ impl RunFlags {
 pub fn main(args: LoadtestArgs) -> ExitCode {
     match args.command {
         Some(LoadtestCommand::Merge(m)) => merge_main(m),
-        None => run_main(args.run),
+        None => run_main(*args.run),
     }
 }
 
@@ -306,8 +307,7 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<LoadtestArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied()))
-            .map(|c| c.args)
+        Cli::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied())).map(|c| c.args)
     }
 
     #[test]
@@ -348,7 +348,10 @@ mod tests {
     fn bad_flags_are_refused_by_clap() {
         let err = parse(&["--duration", "soon"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("\"soon\" is not a duration"), "{err}");
+        assert!(
+            err.to_string().contains("\"soon\" is not a duration"),
+            "{err}"
+        );
         let err = parse(&["--shard", "2/2"]).unwrap_err();
         assert!(err.to_string().contains("is not a shard"), "{err}");
         assert!(parse(&["merge"]).is_err());

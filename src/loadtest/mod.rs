@@ -4,17 +4,24 @@
 //!   flags), validated once.
 //! - [`shard`]: which accounts a shard runs (stable hash of the user id).
 //! - [`preflight`]: open-file limit and local port range, checked before anything starts.
-//! - [`driver`]: the run on top of [`crate::client::Fleet`]: paced arrivals, the load bot,
-//!   messages, chaos, the live progress line.
+//! - [`backend`]: the backend under test (embedded reference server or a URL), its tokens,
+//!   its admin API for server-side drops.
+//! - [`driver`]: the run on top of [`crate::client::Fleet`]: paced arrivals, messages,
+//!   chaos, the live progress line.
+//! - [`receiver`]: the load bot: end-to-end latency, deliveries, duplicates and missing seqs.
+//! - [`track`]: the fleet's events turned into states, recoveries and per-second counts.
 //! - [`report`]: counts, HDR histograms and per-second timelines; JSON out and exact merge.
 //! - [`cli`]: `zimfleet loadtest [flags]` and `zimfleet loadtest merge A.json B.json ...`.
 
+pub mod backend;
 pub mod cli;
 pub mod driver;
 pub mod plan;
 pub mod preflight;
+pub mod receiver;
 pub mod report;
 pub mod shard;
+pub mod track;
 
 pub use plan::Plan;
 pub use report::Report;

@@ -242,7 +242,10 @@ impl Plan {
             ));
         }
         let c = &self.chaos;
-        for (name, share) in [("drop_share", c.drop_share), ("offline_share", c.offline_share)] {
+        for (name, share) in [
+            ("drop_share", c.drop_share),
+            ("offline_share", c.offline_share),
+        ] {
             if !(0.0..=1.0).contains(&share) {
                 return bad(format!("chaos.{name} is {share}; it must be 0.0 to 1.0"));
             }
@@ -268,9 +271,8 @@ impl Plan {
             }
             _ => {}
         }
-        if !self.backend.is_empty()
-            && !(self.backend.starts_with("ws://") || self.backend.starts_with("wss://"))
-        {
+        let ws = ["ws://", "wss://"];
+        if !self.backend.is_empty() && !ws.iter().any(|p| self.backend.starts_with(p)) {
             return bad(format!(
                 "backend {:?} must be a ws:// or wss:// URL (or empty for the embedded server)",
                 self.backend
@@ -443,8 +445,12 @@ mod tests {
             "invalid plan: messages.body_bytes is 10; it must be 40 to 49152"
         );
         let mut p = Plan::defaults();
-        p.user_pattern = "a-very-long-user-name-prefix-{i}".into();
-        assert!(p.validate().unwrap_err().to_string().contains("not a valid ZIM user id"));
+        p.user_pattern = "a-very-long-user-name-prefix-xyz-{i}".into();
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid ZIM user id"));
     }
 
     #[test]

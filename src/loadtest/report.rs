@@ -77,7 +77,11 @@ impl Hist {
         HistSummary {
             count: self.0.len(),
             min_us: if empty { 0 } else { self.0.min() },
-            mean_us: if empty { 0.0 } else { (self.0.mean() * 10.0).round() / 10.0 },
+            mean_us: if empty {
+                0.0
+            } else {
+                (self.0.mean() * 10.0).round() / 10.0
+            },
             p50_us: self.quantile_us(0.50),
             p90_us: self.quantile_us(0.90),
             p99_us: self.quantile_us(0.99),
@@ -409,7 +413,12 @@ impl Report {
         };
         self.figures = Figures {
             logins_plus_room_entries_per_sec: per_sec(c.logins_ok + c.room_entries_ok, ramp_secs),
-            peak_reconnects_per_sec: self.timeline.values().map(|t| t.reconnects).max().unwrap_or(0),
+            peak_reconnects_per_sec: self
+                .timeline
+                .values()
+                .map(|t| t.reconnects)
+                .max()
+                .unwrap_or(0),
             admission_limit_per_sec: u64::from(self.plan.admission_per_sec)
                 * self.shards.len().max(1) as u64,
             delivered_per_sec: per_sec(c.messages_delivered, hold_secs),
@@ -461,7 +470,11 @@ impl Report {
         for (name, h, max) in checks {
             let p99 = h.quantile_us(0.99);
             if h.count() > 0 && p99 > max.as_micros() as u64 {
-                failures.push(format!("{name} {} > {}", ms(p99), ms(max.as_micros() as u64)));
+                failures.push(format!(
+                    "{name} {} > {}",
+                    ms(p99),
+                    ms(max.as_micros() as u64)
+                ));
             }
         }
         Verdict {
@@ -479,7 +492,8 @@ impl Report {
             )));
         }
         let (a, b) = (&self.plan, &other.plan);
-        if (a.accounts, &a.user_pattern, a.first_index) != (b.accounts, &b.user_pattern, b.first_index)
+        if (a.accounts, &a.user_pattern, a.first_index)
+            != (b.accounts, &b.user_pattern, b.first_index)
         {
             return Err(LoadtestError::Merge(format!(
                 "the reports come from different plans ({} accounts {:?} from {} vs {} accounts {:?} from {})",
@@ -580,7 +594,11 @@ impl Report {
         row(
             &mut out,
             "fully connected at end",
-            format!("{} ({:.2}%)", c.accounts_fully_connected, f.connected_share * 100.0),
+            format!(
+                "{} ({:.2}%)",
+                c.accounts_fully_connected,
+                f.connected_share * 100.0
+            ),
         );
         row(&mut out, "by state", fmt_map(&self.accounts_by_state));
         row(&mut out, "rooms by state", fmt_map(&self.rooms_by_state));
@@ -627,7 +645,10 @@ impl Report {
         row(
             &mut out,
             "chaos drops / offline / server drops",
-            format!("{} / {} / {}", c.chaos_drops, c.chaos_offline, c.server_drops),
+            format!(
+                "{} / {} / {}",
+                c.chaos_drops, c.chaos_offline, c.server_drops
+            ),
         );
         let _ = writeln!(out, "\nmessages");
         row(
@@ -659,8 +680,14 @@ impl Report {
             ("message end to end", &h.message),
             ("reconnect", &h.reconnect),
             ("room back, still member", &h.room_recovery_member),
-            ("room back after ConnectTimeout", &h.room_recovery_after_connect_timeout),
-            ("room back after RoomNotExist", &h.room_recovery_after_room_not_exist),
+            (
+                "room back after ConnectTimeout",
+                &h.room_recovery_after_connect_timeout,
+            ),
+            (
+                "room back after RoomNotExist",
+                &h.room_recovery_after_room_not_exist,
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -763,8 +790,15 @@ mod tests {
         r.counts.logins_ok = logins.len() as u64;
         r.counts.messages_delivered = 10;
         r.errors.insert(6000105, 1);
-        r.accounts_by_state.insert("connected".into(), logins.len() as u64);
-        r.timeline.insert(100, Tick { reconnects: 3, ..Tick::default() });
+        r.accounts_by_state
+            .insert("connected".into(), logins.len() as u64);
+        r.timeline.insert(
+            100,
+            Tick {
+                reconnects: 3,
+                ..Tick::default()
+            },
+        );
         r.finish();
         r
     }
@@ -804,7 +838,9 @@ mod tests {
     fn merge_refuses_the_same_shard_twice_and_other_plans() {
         let a = shard_report(0, &[1]);
         assert_eq!(
-            Report::merge_all(vec![a.clone(), a.clone()]).unwrap_err().to_string(),
+            Report::merge_all(vec![a.clone(), a.clone()])
+                .unwrap_err()
+                .to_string(),
             "cannot merge reports: shard 0/2 appears twice"
         );
         let mut b = shard_report(1, &[1]);
@@ -830,7 +866,11 @@ mod tests {
             "connected share 0.0000 < 1 (0 of 1 accounts fully connected)"
         );
         assert_eq!(r.verdict.failures[1], "missing messages 2 > 0");
-        assert!(r.verdict.failures[2].starts_with("login p99 9"), "{:?}", r.verdict.failures);
+        assert!(
+            r.verdict.failures[2].starts_with("login p99 9"),
+            "{:?}",
+            r.verdict.failures
+        );
         assert!(r.table().contains("verdict: FAIL"));
     }
 }
