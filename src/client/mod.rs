@@ -20,6 +20,9 @@ use crate::protocol::{
     ConnectionEvent, ConnectionState, Member, MessageSendReply, MessageType, RoomEvent, RoomInfo,
     RoomState, ZimError,
 };
+pub use crate::session::{
+    OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RetryConfig, RoomEntry,
+};
 use crate::token::TokenProvider;
 
 /// Errors of the client layer that are not ZIM outcomes (those are [`ZimError`]).
@@ -57,17 +60,6 @@ pub struct FleetConfig {
     pub event_capacity: usize,
 }
 
-/// The reconnect schedule: first delay random in `first`, then `steps`, then `steps.last()`
-/// forever; every delay jittered by +-`jitter` (a fraction, 0.2 = 20 %).
-#[derive(Debug, Clone)]
-pub struct RetryConfig {
-    pub first: (Duration, Duration),
-    pub steps: Vec<Duration>,
-    pub jitter: f64,
-    /// Give up after this long Reconnecting: (Disconnected, LoginTimeout). None = forever.
-    pub give_up_after: Option<Duration>,
-}
-
 /// Client timings. Defaults are ZIM-SEMANTICS.md section 6.
 #[derive(Debug, Clone)]
 pub struct ClientTimings {
@@ -83,43 +75,6 @@ pub struct ClientTimings {
     pub renew_ahead: Duration,
     /// Without renewal, disconnect this long before expiry.
     pub expire_margin: Duration,
-}
-
-/// How a room is entered the first time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomEntry {
-    Create,
-    Join,
-    Enter,
-}
-
-/// What a room does after T2 says ConnectTimeout (membership expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnConnectTimeout {
-    Join,
-    Enter,
-    Leave,
-}
-
-/// What a room does after T2 says RoomNotExist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnRoomNotExist {
-    Create,
-    Enter,
-    Leave,
-}
-
-/// Room recovery policy (defaults: ConnectTimeout -> join, RoomNotExist -> enter; at most 5
-/// restarts in 60 s, then the room stays out and the bot is told).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPolicy {
-    pub on_connect_timeout: OnConnectTimeout,
-    pub on_room_not_exist: OnRoomNotExist,
-    pub max_restarts: u32,
-    pub restart_window: Duration,
 }
 
 /// A room an account keeps.
@@ -169,20 +124,6 @@ impl Default for FleetConfig {
     }
 }
 
-impl Default for RetryConfig {
-    /// The web SDK's schedule: first in [0.5 s, 2 s], then 2, 2, 4, 4, 8, 8, 16, 16, 32 s
-    /// forever, each +-20 %; never gives up.
-    fn default() -> Self {
-        let s = Duration::from_secs;
-        Self {
-            first: (Duration::from_millis(500), s(2)),
-            steps: vec![s(2), s(2), s(4), s(4), s(8), s(8), s(16), s(16), s(32)],
-            jitter: 0.2,
-            give_up_after: None,
-        }
-    }
-}
-
 impl Default for ClientTimings {
     fn default() -> Self {
         let s = Duration::from_secs;
@@ -195,17 +136,6 @@ impl Default for ClientTimings {
             send_timeout: s(10),
             renew_ahead: s(30),
             expire_margin: s(2),
-        }
-    }
-}
-
-impl Default for RecoveryPolicy {
-    fn default() -> Self {
-        Self {
-            on_connect_timeout: OnConnectTimeout::Join,
-            on_room_not_exist: OnRoomNotExist::Enter,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(60),
         }
     }
 }
