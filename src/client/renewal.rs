@@ -21,11 +21,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use actix::WeakRecipient;
+use futures_util::FutureExt as _;
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
@@ -244,10 +246,18 @@ impl TokenService {
         let time_left = Duration::from_millis((renewal.deadline_ms - unix_ms()).max(1) as u64);
         let limit = self.settings.attempt_timeout.min(time_left);
         let attempt = renewal.ticket;
-        let call = renewal.provider.token(&user);
+        // A provider is the application's code: a panic in it fails this call, not the
+        // service (and with it every account's renewals).
+        let provider = renewal.provider.clone();
+        let call_user = user.clone();
+        let call = AssertUnwindSafe(async move { provider.token(&call_user).await });
         let bounded = async move {
-            match actix_rt::time::timeout(limit, call).await {
-                Ok(result) => result,
+            match actix_rt::time::timeout(limit, call.catch_unwind()).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_panic)) => Err(ZimError::new(
+                    ErrorCode::SERVER_INTERNAL,
+                    "token provider panicked",
+                )),
                 Err(_elapsed) => Err(ZimError::new(
                     ErrorCode::TIMEOUT,
                     format!(
@@ -850,6 +860,35 @@ mod tests {
         let quick = Scripted::new(&h.calls, 0, 0);
         h.need("u1", HOUR_MS, quick, &c);
         assert_eq!(token_of(h.next(2000).await.1), "04token-u1");
+    }
+
+    struct Panicking;
+
+    impl TokenProvider for Panicking {
+        fn token(
+            &self,
+            _user_id: &str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>>>>
+        {
+            panic!("provider bug")
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_panicking_provider_fails_its_call_not_the_service() {
+        let mut h = Harness::start(RenewalSettings {
+            retry_first: Duration::from_millis(20),
+            ..RenewalSettings::default()
+        });
+        let c = h.collector("c");
+        h.need("bad", HOUR_MS, Arc::new(Panicking), &c);
+        let quick = Scripted::new(&h.calls, 0, 0);
+        h.need("good", HOUR_MS, quick.clone(), &c);
+        assert_eq!(token_of(h.next(2000).await.1), "04token-good");
+        // The panicking account is retried; a replacement with a working provider delivers.
+        h.need("bad", HOUR_MS, quick, &c);
+        assert_eq!(token_of(h.next(2000).await.1), "04token-bad");
+        assert!(h.metrics.renewals_failed.get() >= 1);
     }
 
     #[actix_rt::test]
