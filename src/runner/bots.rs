@@ -622,8 +622,18 @@ mod shipped {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bots");
         let bots = load_dir(&dir, true, &|_| None).unwrap();
         let names: Vec<_> = bots.iter().map(|b| b.behaviour.as_str()).collect();
-        for behaviour in ["greeter", "keywords", "scheduled", "chatter", "echo", "relay"] {
-            assert!(names.contains(&behaviour), "{behaviour} missing from {names:?}");
+        for behaviour in [
+            "greeter",
+            "keywords",
+            "scheduled",
+            "chatter",
+            "echo",
+            "relay",
+        ] {
+            assert!(
+                names.contains(&behaviour),
+                "{behaviour} missing from {names:?}"
+            );
         }
     }
 }
