@@ -288,9 +288,11 @@ impl RunSettings {
                 send_timeout: t.send_timeout.0,
                 renew_ahead: t.renew_ahead.0,
                 expire_margin: t.expire_margin.0,
+                ..ClientTimings::default()
             },
             outbox_capacity: self.fleet.outbox_capacity,
             event_capacity: self.fleet.event_capacity,
+            ..FleetConfig::default()
         }
     }
 }
