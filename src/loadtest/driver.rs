@@ -259,7 +259,9 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
             }
         }
         // Chaos.
+        // With shards, only shard 0 asks: one drop of every session, as planned.
         if !server_dropped
+            && plan.shard.index == 0
             && !plan.chaos.server_drop_at.is_zero()
             && elapsed >= plan.chaos.server_drop_at
         {
