@@ -196,8 +196,13 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     let sends = Rc::new(RefCell::new(Sends::default()));
     let mut chaos = Chaos::new(&plan);
     let total_rate = plan.messages.per_account_per_sec * members.len() as f64;
-    let memory_at = plan.duration.mul_f64(0.5).min(Duration::from_secs(10));
-    let first_fault = [
+    // Idle memory is sampled before messages or faults start.
+    let busy_from = [
+        if total_rate > 0.0 {
+            plan.messages.start_after
+        } else {
+            Duration::ZERO
+        },
         plan.chaos.server_drop_at,
         if plan.chaos.drop_share > 0.0 {
             plan.chaos.drop_every
@@ -213,7 +218,10 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     .into_iter()
     .filter(|d| !d.is_zero())
     .min();
-    let memory_at = first_fault.map_or(memory_at, |f| memory_at.min(f.mul_f64(0.9)));
+    let mut memory_at = plan.memory_at.min(plan.duration.mul_f64(0.9));
+    if let Some(busy) = busy_from {
+        memory_at = memory_at.min(busy.mul_f64(0.9));
+    }
     let mut rss_held_kib = 0;
     let mut fully_at_memory = 0;
     let hold = Instant::now();
@@ -233,8 +241,9 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
             fully_at_memory = tracker.borrow().fully_connected;
         }
         // Messages: as many as are due by now, spread over the accounts in turn.
-        if total_rate > 0.0 && !members.is_empty() {
-            let due = (elapsed.as_secs_f64() * total_rate) as u64;
+        if total_rate > 0.0 && !members.is_empty() && elapsed >= plan.messages.start_after {
+            let sending = elapsed - plan.messages.start_after;
+            let due = (sending.as_secs_f64() * total_rate) as u64;
             loop {
                 let (issued, in_flight) = {
                     let s = sends.borrow();

@@ -47,6 +47,8 @@ pub struct Plan {
     pub shutdown_timeout: Duration,
     pub event_capacity: usize,
     pub outbox_capacity: usize,
+    #[serde(with = "human_duration")]
+    pub memory_at: Duration,
     pub progress: bool,
     pub token: TokenPlan,
     pub rooms: RoomsPlan,
@@ -100,6 +102,8 @@ pub struct RoomsPlan {
 pub struct MessagesPlan {
     pub per_account_per_sec: f64,
     pub body_bytes: usize,
+    #[serde(with = "human_duration")]
+    pub start_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
