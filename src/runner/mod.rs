@@ -133,7 +133,6 @@ pub fn main(args: RunArgs) -> ExitCode {
     match system.block_on(run(prepared)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("zimfleet run: {e}");
             eprintln!("zimfleet run: {e}");
             ExitCode::from(e.exit_code())
         }

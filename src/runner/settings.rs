@@ -123,22 +123,44 @@ pub fn load(
     file: Option<&Path>,
     env: Option<HashMap<String, String>>,
 ) -> Result<RunSettings, ConfigError> {
+    let env: HashMap<String, String> = env.unwrap_or_else(|| std::env::vars().collect());
     let settings: RunSettings = crate::config::load(Layers {
         defaults_name: DEFAULTS_NAME,
         defaults: DEFAULTS,
         file,
         sections: SECTIONS,
-        env,
+        env: Some(env.clone()),
     })?;
-    let source_name = match file {
-        Some(path) => format!("{DEFAULTS_NAME} < {}", path.display()),
-        None => DEFAULTS_NAME.to_string(),
-    };
     settings.check().map_err(|detail| ConfigError::Invalid {
-        source_name: format!("{source_name} (or the environment)"),
+        source_name: layer_names(file, &env),
         detail,
     })?;
     Ok(settings)
+}
+
+/// The layers as the config loader names them: `config/default.toml < FILE < environment
+/// (VARS)`.
+fn layer_names(file: Option<&Path>, env: &HashMap<String, String>) -> String {
+    let mut names = vec![DEFAULTS_NAME.to_string()];
+    if let Some(path) = file {
+        names.push(path.display().to_string());
+    }
+    let mut vars: Vec<&str> = env
+        .keys()
+        .filter(|k| {
+            let mut parts = k.splitn(3, "__");
+            parts.next() == Some(crate::config::ENV_PREFIX)
+                && parts
+                    .next()
+                    .is_some_and(|s| SECTIONS.iter().any(|w| s.eq_ignore_ascii_case(w)))
+        })
+        .map(String::as_str)
+        .collect();
+    if !vars.is_empty() {
+        vars.sort();
+        names.push(format!("environment ({})", vars.join(", ")));
+    }
+    names.join(" < ")
 }
 
 impl RunSettings {
@@ -266,9 +288,11 @@ impl RunSettings {
                 send_timeout: t.send_timeout.0,
                 renew_ahead: t.renew_ahead.0,
                 expire_margin: t.expire_margin.0,
+                ..ClientTimings::default()
             },
             outbox_capacity: self.fleet.outbox_capacity,
             event_capacity: self.fleet.event_capacity,
+            ..FleetConfig::default()
         }
     }
 }
@@ -359,6 +383,17 @@ mod tests {
             ]),
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_layers_it_came_from() {
+        let err = load(None, env(&[("ZIMFLEET__RETRY__JITTER", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config/default.toml < environment (ZIMFLEET__RETRY__JITTER): retry.jitter must be a fraction between 0 and 1, not 2"
+        );
     }
 
     #[test]
