@@ -173,7 +173,7 @@ fn a_bad_behaviour_setting_names_the_file() {
     assert_eq!(
         stderr,
         format!(
-            "zimfleet run: {}: settings: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 10, not 50\n",
+            "zimfleet run: {}: settings: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8, not 50\n",
             bots.join("c.toml").display()
         )
     );
