@@ -51,3 +51,11 @@ pub trait Bot: Send + Sync + 'static {
 /// A bot that does nothing (accounts that only stay online).
 pub struct Idle;
 impl Bot for Idle {}
+
+pub mod behaviours;
+pub mod chatter;
+pub mod echo;
+pub mod greeter;
+pub mod keywords;
+pub mod relay;
+pub mod scheduled;

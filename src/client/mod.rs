@@ -1,24 +1,35 @@
 //! The client actors: a [`Fleet`] of accounts, each an actor that supervises its rooms and
 //! recovers the way the ZIM SDK does.
 //!
-//! PUBLIC API CONTRACT (skeleton: the names and signatures below are what bots, the runner and
-//! the load tester build on; bodies are being built).
+//! - [`Fleet`] (fleet.rs): the root; admission limiter, registry, arbiters, event broadcast.
+//! - `Account` (account.rs): one actor per user: connection machine, heartbeats, retries,
+//!   outbox, tokens, and its rooms (room.rs), which it supervises.
+//! - connection.rs: the awc WebSocket transport, one client per arbiter thread.
+//! - [`AccountHandle`] (handle.rs): what bots and callers act through.
+//! - [`renewal`]: the TokenService; [`event`]: events; [`metrics`]: counters and histograms.
 
+mod account;
+mod connection;
 pub mod event;
+mod fleet;
+mod handle;
 pub mod metrics;
 pub mod renewal;
+mod room;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::token::token04::ClientTokenLimits;
 pub use event::{Event, EventKind};
+pub use fleet::Fleet;
+pub use handle::AccountHandle;
 pub use metrics::FleetMetrics;
 
-use crate::bot::Bot;
-use crate::protocol::{
-    ConnectionEvent, ConnectionState, Member, MessageSendReply, MessageType, RoomEvent, RoomInfo,
-    RoomState, ZimError,
+use crate::protocol::{ConnectionEvent, ConnectionState, RoomEvent, RoomState};
+pub use crate::session::{
+    OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RetryConfig, RoomEntry,
 };
 use crate::token::TokenProvider;
 
@@ -52,20 +63,11 @@ pub struct FleetConfig {
     pub timings: ClientTimings,
     /// Capacity of each account's outbox (sends waiting while Reconnecting).
     pub outbox_capacity: usize,
+    /// Client-side token lifetime checks before a token is sent (6000108 / 6000109).
+    pub token_limits: ClientTokenLimits,
     /// Capacity of the fleet's event broadcast; slow subscribers lose the oldest events
     /// (and are told how many).
     pub event_capacity: usize,
-}
-
-/// The reconnect schedule: first delay random in `first`, then `steps`, then `steps.last()`
-/// forever; every delay jittered by +-`jitter` (a fraction, 0.2 = 20 %).
-#[derive(Debug, Clone)]
-pub struct RetryConfig {
-    pub first: (Duration, Duration),
-    pub steps: Vec<Duration>,
-    pub jitter: f64,
-    /// Give up after this long Reconnecting: (Disconnected, LoginTimeout). None = forever.
-    pub give_up_after: Option<Duration>,
 }
 
 /// Client timings. Defaults are ZIM-SEMANTICS.md section 6.
@@ -83,43 +85,9 @@ pub struct ClientTimings {
     pub renew_ahead: Duration,
     /// Without renewal, disconnect this long before expiry.
     pub expire_margin: Duration,
-}
-
-/// How a room is entered the first time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomEntry {
-    Create,
-    Join,
-    Enter,
-}
-
-/// What a room does after T2 says ConnectTimeout (membership expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnConnectTimeout {
-    Join,
-    Enter,
-    Leave,
-}
-
-/// What a room does after T2 says RoomNotExist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnRoomNotExist {
-    Create,
-    Enter,
-    Leave,
-}
-
-/// Room recovery policy (defaults: ConnectTimeout -> join, RoomNotExist -> enter; at most 5
-/// restarts in 60 s, then the room stays out and the bot is told).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPolicy {
-    pub on_connect_timeout: OnConnectTimeout,
-    pub on_room_not_exist: OnRoomNotExist,
-    pub max_restarts: u32,
-    pub restart_window: Duration,
+    /// Longest a send waits in the outbox (while not connected) before it fails with
+    /// 6000105 unsent.
+    pub outbox_wait: Duration,
 }
 
 /// A room an account keeps.
@@ -165,20 +133,7 @@ impl Default for FleetConfig {
             timings: ClientTimings::default(),
             outbox_capacity: 64,
             event_capacity: 4096,
-        }
-    }
-}
-
-impl Default for RetryConfig {
-    /// The web SDK's schedule: first in [0.5 s, 2 s], then 2, 2, 4, 4, 8, 8, 16, 16, 32 s
-    /// forever, each +-20 %; never gives up.
-    fn default() -> Self {
-        let s = Duration::from_secs;
-        Self {
-            first: (Duration::from_millis(500), s(2)),
-            steps: vec![s(2), s(2), s(4), s(4), s(8), s(8), s(16), s(16), s(32)],
-            jitter: 0.2,
-            give_up_after: None,
+            token_limits: ClientTokenLimits::default(),
         }
     }
 }
@@ -195,17 +150,7 @@ impl Default for ClientTimings {
             send_timeout: s(10),
             renew_ahead: s(30),
             expire_margin: s(2),
-        }
-    }
-}
-
-impl Default for RecoveryPolicy {
-    fn default() -> Self {
-        Self {
-            on_connect_timeout: OnConnectTimeout::Join,
-            on_room_not_exist: OnRoomNotExist::Enter,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(60),
+            outbox_wait: s(30),
         }
     }
 }
@@ -222,14 +167,6 @@ impl RoomSpec {
         }
     }
 }
-
-/// The fleet: the root of the actor tree. Cheap to clone; every clone is the same fleet.
-#[derive(Clone)]
-pub struct Fleet {}
-
-/// A handle on one account; what a bot acts through. Cheap to clone, `Send`.
-#[derive(Clone)]
-pub struct AccountHandle {}
 
 /// One account as the fleet sees it now.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -256,120 +193,4 @@ pub struct RoomStatus {
 pub struct ShutdownReport {
     pub logged_out: usize,
     pub timed_out: usize,
-}
-
-impl Fleet {
-    /// Starts the fleet's root actors. Call inside an actix `System`.
-    pub fn start(_config: FleetConfig) -> Fleet {
-        todo!()
-    }
-
-    /// Adds an account: it logs in (through the admission limiter), enters its rooms and
-    /// stays online until a terminal cause or [`AccountHandle::logout`].
-    pub fn add_account(
-        &self,
-        _spec: AccountSpec,
-        _bot: Arc<dyn Bot>,
-    ) -> Result<AccountHandle, ClientError> {
-        todo!()
-    }
-
-    /// The handle of an account of this fleet.
-    pub fn account(&self, _user_id: &str) -> Option<AccountHandle> {
-        todo!()
-    }
-
-    /// Every event of every account (bounded broadcast).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
-        todo!()
-    }
-
-    /// Every account's state now.
-    pub async fn status(&self) -> Vec<AccountStatus> {
-        todo!()
-    }
-
-    /// The fleet's counters and histograms.
-    pub fn metrics(&self) -> Arc<FleetMetrics> {
-        todo!()
-    }
-
-    /// Leaves rooms and logs out every account, waiting at most `deadline`.
-    pub async fn shutdown(&self, _deadline: Duration) -> ShutdownReport {
-        todo!()
-    }
-}
-
-impl AccountHandle {
-    pub fn user_id(&self) -> &str {
-        todo!()
-    }
-
-    /// Sends a message to a room. While Reconnecting it waits in the outbox; after a terminal
-    /// end it fails with 6000121.
-    pub async fn send_room_message(
-        &self,
-        _room_id: &str,
-        _msg_type: MessageType,
-        _body: String,
-    ) -> Result<MessageSendReply, ZimError> {
-        todo!()
-    }
-
-    /// Sends a message to a user.
-    pub async fn send_peer_message(
-        &self,
-        _to_user: &str,
-        _msg_type: MessageType,
-        _body: String,
-    ) -> Result<MessageSendReply, ZimError> {
-        todo!()
-    }
-
-    /// Fire and forget: sends a text to a room on the account's own thread; a failure is
-    /// logged and counted.
-    pub fn post_room_text(&self, _room_id: &str, _body: String) {
-        todo!()
-    }
-
-    /// Fire and forget: sends a text to a user.
-    pub fn post_peer_text(&self, _to_user: &str, _body: String) {
-        todo!()
-    }
-
-    /// Enters (creates, joins) a room and keeps it.
-    pub async fn enter_room(&self, _spec: RoomSpec) -> Result<RoomInfo, ZimError> {
-        todo!()
-    }
-
-    pub async fn leave_room(&self, _room_id: &str) -> Result<(), ZimError> {
-        todo!()
-    }
-
-    /// All members of a room (pages through room_members).
-    pub async fn room_members(&self, _room_id: &str) -> Result<Vec<Member>, ZimError> {
-        todo!()
-    }
-
-    /// The account's connection state now.
-    pub async fn state(&self) -> Result<AccountStatus, ZimError> {
-        todo!()
-    }
-
-    /// Chaos: closes this account's socket abruptly; the account sees a lost link and
-    /// recovers as usual.
-    pub fn chaos_drop(&self) {
-        todo!()
-    }
-
-    /// Chaos: drops the link and makes every reconnect attempt fail as a network error for
-    /// `d` (a real outage as the backend sees it).
-    pub fn chaos_offline(&self, _d: Duration) {
-        todo!()
-    }
-
-    /// Leaves every room and logs out: (Disconnected, Success). Terminal.
-    pub async fn logout(&self) -> Result<(), ZimError> {
-        todo!()
-    }
 }

@@ -1,11 +1,430 @@
-//! `zimfleet run` (being built).
+//! `zimfleet run`: the bots of bots/*.toml on a fleet, on an embedded reference server unless
+//! `backend.url` is set; readable logs, an optional events file and admin face; SIGINT or
+//! SIGTERM leaves rooms and logs every account out within the deadline, then exits 0.
+//!
+//! Everything that can be refused (settings, bot files, the events file, the admin address)
+//! is checked before anything connects, and refused with exit code 2.
+
+pub mod bots;
+pub mod chat_log;
+pub mod embedded;
+pub mod events;
+pub mod settings;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin::{AdminError, AdminServer, AdminState};
+use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet};
+use crate::config::ConfigError;
+use crate::protocol::Secret;
+use crate::telemetry::LogFormat;
+use crate::token::provider::{GeneratedToken, HttpTokenProvider, StaticToken};
+use crate::token::TokenProvider;
+
+use bots::{BotDef, BotsError, TokenPlan};
+use events::{EventsFile, EventsFileError};
+use settings::RunSettings;
+
+/// Exit code of a run refused at start (bad settings, bot files, paths, addresses).
+pub const EXIT_REFUSED: u8 = 2;
+/// Exit code when a second signal cuts the shutdown short.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `zimfleet run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Settings file layered over config/default.toml (environment ZIMFLEET__SECTION__KEY
+    /// overrides both).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of bot definitions (default: run.bots_dir, "bots").
+    #[arg(long, value_name = "DIR")]
+    pub bots: Option<PathBuf>,
+    /// Write every event as one JSON line to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Log lines: human (default) or json.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
 
-pub fn main(_args: RunArgs) -> ExitCode {
-    eprintln!("zimfleet run: not built yet");
-    ExitCode::from(2)
+/// Why a run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bots(#[from] BotsError),
+    #[error(transparent)]
+    EventsFile(#[from] EventsFileError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("embedded server: {0}")]
+    Embedded(String),
+    #[error("{file}: account {user_id}: {source}")]
+    Account {
+        file: PathBuf,
+        user_id: String,
+        #[source]
+        source: ClientError,
+    },
+}
+
+impl RunError {
+    /// 2 for what the user can fix in settings, files or addresses; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_)
+            | RunError::Bots(_)
+            | RunError::EventsFile(_)
+            | RunError::Admin(_)
+            | RunError::Embedded(_) => EXIT_REFUSED,
+            RunError::Account { .. } => 1,
+        }
+    }
+}
+
+/// Everything checked and read before the actix system starts.
+pub struct Prepared {
+    pub settings: RunSettings,
+    pub bots: Vec<BotDef>,
+    pub events_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+/// Reads and checks settings and bot files.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
+    let settings = settings::load(args.config.as_deref(), None)?;
+    let bots_dir = args
+        .bots
+        .clone()
+        .unwrap_or_else(|| settings.run.bots_dir.clone());
+    let embedded = settings.backend.url.is_empty();
+    let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok())?;
+    let events_file = args.events.clone().or_else(|| {
+        Some(PathBuf::from(&settings.run.events_file)).filter(|p| !p.as_os_str().is_empty())
+    });
+    let log_format = args.log_format.unwrap_or(settings.run.log_format);
+    Ok(Prepared {
+        settings,
+        bots,
+        events_file,
+        log_format,
+    })
+}
+
+/// `zimfleet run`.
+pub fn main(args: RunArgs) -> ExitCode {
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("zimfleet run: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    // The runner writes one readable line per event; the fleet's own JSON line per event
+    // (target zimfleet::event) would say it twice. RUST_LOG, when set, decides.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "info,zimfleet::event=warn");
+    }
+    crate::telemetry::init(prepared.log_format);
+    let system = actix_rt::System::new();
+    match system.block_on(run(prepared)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zimfleet run: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The run itself, inside the actix system: start, wait for a signal, shut down.
+pub async fn run(prepared: Prepared) -> Result<(), RunError> {
+    let Prepared {
+        settings,
+        bots,
+        events_file,
+        ..
+    } = prepared;
+    let started = Instant::now();
+
+    // Open what can fail before anything connects.
+    let events_writer = match &events_file {
+        Some(path) => Some(EventsFile::create(path, settings.run.events_queue)?),
+        None => None,
+    };
+    let backend = if settings.backend.url.is_empty() {
+        let server = embedded::EmbeddedBackend::start(&settings).await?;
+        tracing::info!(url = %server.ws_url, "embedded reference server started");
+        Backend::Embedded(server)
+    } else {
+        tracing::info!(url = %settings.backend.url, "using the configured backend");
+        Backend::External(settings.backend.url.clone())
+    };
+
+    let fleet = Fleet::start(settings.fleet_config(backend.ws_url().to_string()));
+    // Subscribe before the first account exists, so no event is missed.
+    let events_task = events_writer
+        .as_ref()
+        .map(|writer| actix_rt::spawn(writer.forward(fleet.subscribe())));
+    let log_task = actix_rt::spawn(log_events(fleet.subscribe()));
+
+    let admin = match settings
+        .admin_listen()
+        .map_err(|detail| ConfigError::Invalid {
+            source_name: settings::DEFAULTS_NAME.into(),
+            detail,
+        })? {
+        Some(addr) => {
+            let server = AdminServer::start(
+                addr,
+                AdminState {
+                    fleet: fleet.clone(),
+                    started,
+                    events_file: events_writer.as_ref().map(|w| Arc::clone(&w.counters)),
+                    stream_lost: Arc::new(AtomicU64::new(0)),
+                },
+            )?;
+            tracing::info!(addr = %server.addr, "admin face listening on http://{}", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+
+    let accounts = add_accounts(&fleet, &bots, &backend)?;
+    tracing::info!(
+        bots = bots.len(),
+        accounts,
+        "zimfleet run: {} bot(s), {} account(s); SIGINT or SIGTERM to stop",
+        bots.len(),
+        accounts
+    );
+
+    let deadline = settings.run.shutdown_deadline.0;
+    let signal = wait_for_signal().await;
+    tracing::info!(
+        "{signal}: leaving rooms and logging out {accounts} account(s) (deadline {})",
+        humantime::format_duration(deadline)
+    );
+    // A second signal ends the process at once.
+    actix_rt::spawn(async {
+        let second = wait_for_signal().await;
+        eprintln!("zimfleet run: second {second}: exiting now");
+        std::process::exit(EXIT_INTERRUPTED.into());
+    });
+    let shutdown_started = Instant::now();
+    let report = tokio::time::timeout(
+        deadline + Duration::from_millis(500),
+        fleet.shutdown(deadline),
+    )
+    .await
+    .unwrap_or_default();
+    tracing::info!(
+        logged_out = report.logged_out,
+        timed_out = report.timed_out,
+        "shutdown: {} logged out, {} timed out, in {} ms",
+        report.logged_out,
+        report.timed_out,
+        shutdown_started.elapsed().as_millis()
+    );
+
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
+    log_task.abort();
+    if let Some(task) = events_task {
+        task.abort();
+    }
+    if let Some(writer) = events_writer {
+        let counters = writer.finish(Duration::from_secs(2));
+        tracing::info!(
+            written = counters.written.load(std::sync::atomic::Ordering::Relaxed),
+            lost = counters.lost.load(std::sync::atomic::Ordering::Relaxed),
+            "events file closed"
+        );
+    }
+    if let Backend::Embedded(server) = backend {
+        server.stop().await;
+    }
+    Ok(())
+}
+
+/// Where the fleet connects.
+enum Backend {
+    Embedded(embedded::EmbeddedBackend),
+    External(String),
+}
+
+impl Backend {
+    fn ws_url(&self) -> &str {
+        match self {
+            Backend::Embedded(server) => &server.ws_url,
+            Backend::External(url) => url,
+        }
+    }
+}
+
+/// Adds every account of every bot; returns how many.
+fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usize, RunError> {
+    let seen = Arc::new(chat_log::SeenMessages::default());
+    let embedded_tokens: Option<Arc<dyn TokenProvider>> = match backend {
+        Backend::Embedded(server) => Some(Arc::new(server.tokens.clone())),
+        Backend::External(_) => None,
+    };
+    let mut count = 0;
+    for bot in bots {
+        let handler: Arc<dyn crate::bot::Bot> = Arc::new(chat_log::Logged {
+            inner: Arc::clone(&bot.bot),
+            seen: Arc::clone(&seen),
+        });
+        for account in &bot.accounts {
+            let token = provider(&account.token, embedded_tokens.as_ref()).map_err(|detail| {
+                RunError::Bots(BotsError::Invalid {
+                    file: bot.file.clone(),
+                    detail: format!("account {}: {detail}", account.user_id),
+                })
+            })?;
+            let spec = AccountSpec {
+                user_id: account.user_id.clone(),
+                user_name: account.user_name.clone(),
+                device_id: account.device_id.clone(),
+                token,
+                rooms: bot.rooms.clone(),
+            };
+            fleet
+                .add_account(spec, Arc::clone(&handler))
+                .map_err(|source| RunError::Account {
+                    file: bot.file.clone(),
+                    user_id: account.user_id.clone(),
+                    source,
+                })?;
+            let rooms: Vec<&str> = bot.rooms.iter().map(|r| r.room_id.as_str()).collect();
+            tracing::info!(
+                bot = %bot.name,
+                behaviour = %bot.behaviour,
+                account = %account.user_id,
+                "bot {} ({}): account {} starts, rooms [{}]",
+                bot.name,
+                bot.behaviour,
+                account.user_id,
+                rooms.join(", ")
+            );
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// The token provider of one account.
+fn provider(
+    plan: &TokenPlan,
+    embedded: Option<&Arc<dyn TokenProvider>>,
+) -> Result<Arc<dyn TokenProvider>, String> {
+    Ok(match plan {
+        TokenPlan::Embedded => {
+            Arc::clone(embedded.ok_or("the embedded token source needs the embedded backend")?)
+        }
+        TokenPlan::Static(token) => Arc::new(StaticToken(token.clone())),
+        TokenPlan::Generated {
+            app_id,
+            secret,
+            lifetime,
+        } => Arc::new(
+            GeneratedToken::new(*app_id, secret.clone(), lifetime.as_secs())
+                .map_err(|e| e.to_string())?,
+        ),
+        TokenPlan::Http { url, bearer } => Arc::new(HttpTokenProvider {
+            bearer: bearer.clone(),
+            ..HttpTokenProvider::new(url.clone())
+        }),
+    })
+}
+
+/// A fresh random secret of `len` letters and digits.
+pub fn random_secret(len: usize) -> Secret {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    Secret::new(
+        rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect::<String>(),
+    )
+}
+
+/// Waits for SIGINT or SIGTERM; says which.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for signals; stopping");
+        return "no signal handler";
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}
+
+/// One readable log line per state change.
+async fn log_events(mut events: tokio::sync::broadcast::Receiver<Arc<Event>>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => log_event(&event),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    lost = n,
+                    "log: {n} events were not logged (too many at once)"
+                )
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    let account = &event.account;
+    match &event.kind {
+        EventKind::Connection { state, event, ext } => {
+            tracing::info!(account = %account, state = state.as_i32(), event = event.as_i32(), "{account}: connection {state} by {event}{}", ext_text(ext))
+        }
+        EventKind::Room {
+            room_id,
+            state,
+            event,
+            ext,
+        } => {
+            tracing::info!(account = %account, room = %room_id, state = state.as_i32(), event = event.as_i32(), "{account}: room {room_id} {state} by {event}{}", ext_text(ext))
+        }
+        EventKind::TokenWillExpire { remaining_secs } => {
+            tracing::info!(account = %account, "{account}: token expires in {remaining_secs} s; renewing")
+        }
+        EventKind::TokenRenewed { expire_at } => {
+            tracing::info!(account = %account, "{account}: token renewed (expires at {expire_at})")
+        }
+        EventKind::TokenRenewFailed { error } => {
+            tracing::warn!(account = %account, "{account}: token renewal failed: {error}")
+        }
+        EventKind::RoomGaveUp { room_id, reason } => {
+            tracing::warn!(account = %account, room = %room_id, "{account}: room {room_id} gave up recovering: {reason}")
+        }
+    }
+}
+
+/// Extended data worth showing (empty objects are left out).
+fn ext_text(ext: &serde_json::Value) -> String {
+    match ext {
+        serde_json::Value::Object(map) if !map.is_empty() => format!(" {ext}"),
+        serde_json::Value::Null | serde_json::Value::Object(_) => String::new(),
+        other => format!(" {other}"),
+    }
 }

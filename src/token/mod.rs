@@ -1,7 +1,10 @@
 //! Tokens: Token04 encode/verify (GCM and CBC), client-side checks, token providers.
 
 pub mod cli;
+pub mod provider;
 pub mod token04;
+
+pub use provider::{GeneratedToken, HttpTokenProvider, StaticToken};
 
 use crate::protocol::{Secret, ZimError};
 

@@ -1,0 +1,294 @@
+//! The registry of built-in behaviours: a name and its settings table (the `[settings]` of a
+//! bots/*.toml file) -> an `Arc<dyn Bot>`. Also the small helpers the behaviours share:
+//! text templates and the per-room ticker that timer-driven behaviours post from.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::bot::Bot;
+use crate::client::AccountHandle;
+use crate::protocol::RoomState;
+
+/// Every built-in behaviour, by the name a bot file uses.
+pub const NAMES: &[&str] = &[
+    "idle",
+    "echo",
+    "greeter",
+    "keywords",
+    "scheduled",
+    "relay",
+    "chatter",
+];
+
+/// Why a behaviour could not be built.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BehaviourError {
+    #[error("unknown behaviour {name:?} (known: {})", NAMES.join(", "))]
+    Unknown { name: String },
+    #[error("settings of behaviour {behaviour:?}: {detail}")]
+    Settings { behaviour: String, detail: String },
+}
+
+/// Builds the behaviour `name` from its settings table.
+pub fn build(name: &str, settings: &toml::Table) -> Result<Arc<dyn Bot>, BehaviourError> {
+    let bot: Arc<dyn Bot> = match name {
+        "idle" => {
+            parse::<Empty>(name, settings)?;
+            Arc::new(crate::bot::Idle)
+        }
+        "echo" => Arc::new(super::echo::Echo::new(parse(name, settings)?)),
+        "greeter" => Arc::new(super::greeter::Greeter::new(parse(name, settings)?)),
+        "keywords" => Arc::new(super::keywords::Keywords::new(parse(name, settings)?)),
+        "scheduled" => Arc::new(super::scheduled::Scheduled::new(parse(name, settings)?)),
+        "relay" => Arc::new(super::relay::Relay::new(parse(name, settings)?)),
+        "chatter" => Arc::new(super::chatter::Chatter::new(parse(name, settings)?)),
+        other => {
+            return Err(BehaviourError::Unknown {
+                name: other.to_string(),
+            })
+        }
+    };
+    Ok(bot)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// Settings a behaviour checks beyond their types.
+pub(crate) trait CheckSettings {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl CheckSettings for Empty {}
+
+fn parse<T: DeserializeOwned + CheckSettings>(
+    behaviour: &str,
+    settings: &toml::Table,
+) -> Result<T, BehaviourError> {
+    let err = |detail: String| BehaviourError::Settings {
+        behaviour: behaviour.to_string(),
+        detail,
+    };
+    let value: T = toml::Value::Table(settings.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| err(e.message().trim().to_string()))?;
+    value.check().map_err(err)?;
+    Ok(value)
+}
+
+/// A duration in settings: "500ms", "10s", "2m".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for SettingDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(SettingDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write it like \"500ms\" or \"10s\""
+                ))
+            })
+    }
+}
+
+/// Fills `{name}` placeholders of a template; unknown placeholders stay as written.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// True when `rooms` (a behaviour's room filter) lets `room_id` through; empty = every room.
+pub(crate) fn room_selected(rooms: &[String], room_id: &str) -> bool {
+    rooms.is_empty() || rooms.iter().any(|r| r == room_id)
+}
+
+/// Where a per-room loop stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TickerRoom {
+    /// The room is Connected: the loop acts.
+    Active,
+    /// The room is recovering (Connecting): the loop waits.
+    Paused,
+    /// The room is Disconnected: the loop ends at its next tick.
+    Out,
+}
+
+#[derive(Debug)]
+struct TickerEntry {
+    room: TickerRoom,
+    running: bool,
+    ticks: u64,
+}
+
+/// One loop per (account, room) that acts while the room is Connected, pauses while it
+/// recovers and ends when it is out. Timer-driven behaviours (scheduled, chatter) use it.
+#[derive(Debug, Default)]
+pub(crate) struct RoomTicker {
+    rooms: Arc<Mutex<HashMap<(String, String), TickerEntry>>>,
+}
+
+/// What a loop does at each tick: the tick number (from 1) -> the text to post, if any.
+pub(crate) type TickText = Arc<dyn Fn(&AccountHandle, &str, u64) -> Option<String> + Send + Sync>;
+
+impl RoomTicker {
+    /// Follows a room's state; starts its loop (on the account's thread) when it first
+    /// becomes Connected. `delays(tick)` says how long to wait before tick number `tick`.
+    pub(crate) fn on_room_state(
+        &self,
+        account: &AccountHandle,
+        room_id: &str,
+        state: RoomState,
+        delays: Arc<dyn Fn(u64) -> Duration + Send + Sync>,
+        text: TickText,
+    ) {
+        let key = (account.user_id().to_string(), room_id.to_string());
+        let room = match state {
+            RoomState::Connected => TickerRoom::Active,
+            RoomState::Connecting => TickerRoom::Paused,
+            _ => TickerRoom::Out,
+        };
+        let start = {
+            let mut rooms = lock(&self.rooms);
+            let entry = rooms.entry(key.clone()).or_insert(TickerEntry {
+                room,
+                running: false,
+                ticks: 0,
+            });
+            entry.room = room;
+            let start = room == TickerRoom::Active && !entry.running;
+            if start {
+                entry.running = true;
+            }
+            start
+        };
+        if start {
+            let rooms = Arc::clone(&self.rooms);
+            let account = account.clone();
+            actix::spawn(async move {
+                loop {
+                    let next = lock(&rooms).get(&key).map_or(1, |e| e.ticks + 1);
+                    tokio::time::sleep(delays(next)).await;
+                    let act = {
+                        let mut rooms = lock(&rooms);
+                        let Some(entry) = rooms.get_mut(&key) else {
+                            return;
+                        };
+                        match entry.room {
+                            TickerRoom::Out => {
+                                entry.running = false;
+                                return;
+                            }
+                            TickerRoom::Paused => false,
+                            TickerRoom::Active => {
+                                entry.ticks += 1;
+                                true
+                            }
+                        }
+                    };
+                    if act {
+                        if let Some(body) = text(&account, &key.1, next) {
+                            account.post_room_text(&key.1, body);
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// The account ended: every loop of it stops at its next tick.
+    pub(crate) fn account_ended(&self, account: &AccountHandle) {
+        let mut rooms = lock(&self.rooms);
+        for ((user, _), entry) in rooms.iter_mut() {
+            if user == account.user_id() {
+                entry.room = TickerRoom::Out;
+            }
+        }
+    }
+}
+
+/// A poisoned lock only means a handler panicked mid-update; the map is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_name_builds_with_its_example_settings() {
+        let examples = [
+            ("idle", ""),
+            ("echo", ""),
+            ("greeter", ""),
+            ("keywords", "[replies]\nhello = \"hi\""),
+            ("scheduled", "every = \"10s\"\nmessages = [\"tick\"]"),
+            ("relay", "from = \"a\"\nto = \"b\""),
+            ("chatter", "rate_per_sec = 2.0"),
+        ];
+        assert_eq!(examples.len(), NAMES.len());
+        for (name, settings) in examples {
+            assert!(build(name, &table(settings)).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_behaviour_lists_the_known_ones() {
+        let err = build("parrot", &toml::Table::new()).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "unknown behaviour \"parrot\" (known: idle, echo, greeter, keywords, scheduled, relay, chatter)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused() {
+        let err = build("echo", &table("prefx = \"x\""))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("settings of behaviour \"echo\": unknown field `prefx`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_refused() {
+        let err = build("chatter", &table("rate_per_sec = \"fast\""))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("settings of behaviour \"chatter\": invalid type: string \"fast\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn templates_fill_known_names_only() {
+        assert_eq!(
+            fill(
+                "hi {user_name} in {room_id} {other}",
+                &[("user_name", "Ann"), ("room_id", "r")]
+            ),
+            "hi Ann in r {other}"
+        );
+    }
+}

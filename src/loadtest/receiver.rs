@@ -1,0 +1,351 @@
+//! The load bot: every account of a run shares one [`LoadBot`]; it receives messages and
+//! measures end-to-end latency (the send time travels in the body), deliveries, and
+//! duplicates by room seq. Missing seqs are counted at the end against what the rooms
+//! produced ([`Receivers::missing`]).
+//!
+//! Handlers run on the accounts' arbiter threads, so the state is split into stripes by
+//! receiver, each behind its own short lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::report::Hist;
+use crate::bot::Bot;
+use crate::client::AccountHandle;
+use crate::protocol::{ChatMessage, ConvType};
+
+/// Every load-test body starts with this tag, then the send time in unix microseconds.
+pub const BODY_TAG: &str = "lt1 ";
+
+const STRIPES: usize = 16;
+
+/// Unix time in microseconds.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A body of exactly `size` bytes (>= 40) carrying the send time and a sequence number.
+pub fn make_body(size: usize, sent_us: u64, n: u64) -> String {
+    let mut body = format!("{BODY_TAG}{sent_us} {n} ");
+    while body.len() < size {
+        body.push('x');
+    }
+    body.truncate(size);
+    body
+}
+
+/// The send time in a load-test body.
+pub fn body_sent_us(body: &str) -> Option<u64> {
+    body.strip_prefix(BODY_TAG)?.split(' ').next()?.parse().ok()
+}
+
+/// Room seqs one receiver saw in one room: sorted disjoint inclusive ranges (messages come
+/// in order, so this is almost always one range).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeqSet {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl SeqSet {
+    /// Adds `seq`; false when it was already there (a duplicate).
+    pub fn insert(&mut self, seq: u64) -> bool {
+        if let Some(last) = self.ranges.last_mut() {
+            if seq == last.1 + 1 {
+                last.1 = seq;
+                return true;
+            }
+            if seq > last.1 {
+                self.ranges.push((seq, seq));
+                return true;
+            }
+        } else {
+            self.ranges.push((seq, seq));
+            return true;
+        }
+        // Out of order: find the range at or before seq.
+        let pos = self.ranges.partition_point(|r| r.0 <= seq);
+        if pos > 0 && self.ranges[pos - 1].1 >= seq {
+            return false;
+        }
+        self.ranges.insert(pos, (seq, seq));
+        // Coalesce with neighbours.
+        if pos + 1 < self.ranges.len() && self.ranges[pos + 1].0 == seq + 1 {
+            self.ranges[pos].1 = self.ranges[pos + 1].1;
+            self.ranges.remove(pos + 1);
+        }
+        if pos > 0 && self.ranges[pos - 1].1 + 1 == seq {
+            self.ranges[pos - 1].1 = self.ranges[pos].1;
+            self.ranges.remove(pos);
+        }
+        true
+    }
+
+    pub fn first(&self) -> Option<u64> {
+        self.ranges.first().map(|r| r.0)
+    }
+
+    pub fn last(&self) -> Option<u64> {
+        self.ranges.last().map(|r| r.1)
+    }
+
+    /// How many seqs in `lo..=hi` are present.
+    pub fn count_in(&self, lo: u64, hi: u64) -> u64 {
+        self.ranges
+            .iter()
+            .map(|&(a, b)| {
+                let (a, b) = (a.max(lo), b.min(hi));
+                if a <= b {
+                    b - a + 1
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stripe {
+    /// (receiver slot << 32 | room slot) -> seqs seen.
+    seqs: HashMap<u64, SeqSet>,
+    latency: Hist,
+    delivered: u64,
+    duplicated: u64,
+    /// Messages that were not load-test bodies (another tool's traffic), not measured.
+    foreign: u64,
+    /// unix second -> deliveries.
+    delivered_by_sec: BTreeMap<u64, u64>,
+}
+
+/// What the receivers measured, summed over stripes.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub latency: Hist,
+    pub delivered: u64,
+    pub duplicated: u64,
+    pub foreign: u64,
+    pub delivered_by_sec: BTreeMap<u64, u64>,
+}
+
+/// Shared by every account of the run.
+pub struct Receivers {
+    accounts: HashMap<String, u32>,
+    rooms: HashMap<String, u32>,
+    stripes: Vec<Mutex<Stripe>>,
+}
+
+fn lock(m: &Mutex<Stripe>) -> MutexGuard<'_, Stripe> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Receivers {
+    /// `accounts` and `rooms`: id -> slot, for every account and room of this shard.
+    pub fn new(accounts: HashMap<String, u32>, rooms: HashMap<String, u32>) -> Self {
+        Receivers {
+            accounts,
+            rooms,
+            stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    pub fn account_slot(&self, user_id: &str) -> Option<u32> {
+        self.accounts.get(user_id).copied()
+    }
+
+    pub fn room_slot(&self, room_id: &str) -> Option<u32> {
+        self.rooms.get(room_id).copied()
+    }
+
+    /// Records one received message at `now_us`.
+    pub fn receive(&self, receiver: &str, message: &ChatMessage, now_us: u64) {
+        let Some(account) = self.account_slot(receiver) else {
+            return;
+        };
+        let mut stripe = lock(&self.stripes[account as usize % STRIPES]);
+        let Some(sent_us) = body_sent_us(&message.body) else {
+            stripe.foreign += 1;
+            return;
+        };
+        if let (ConvType::Room, Some(seq), Some(room)) = (
+            message.conv_type,
+            message.seq,
+            self.room_slot(&message.conv_id),
+        ) {
+            let key = (u64::from(account) << 32) | u64::from(room);
+            if !stripe.seqs.entry(key).or_default().insert(seq) {
+                stripe.duplicated += 1;
+                return;
+            }
+        }
+        stripe.delivered += 1;
+        stripe.latency.record_us(now_us.saturating_sub(sent_us));
+        *stripe
+            .delivered_by_sec
+            .entry(now_us / 1_000_000)
+            .or_default() += 1;
+    }
+
+    /// Deliveries so far (for progress and drain).
+    pub fn delivered(&self) -> u64 {
+        self.stripes.iter().map(|s| lock(s).delivered).sum()
+    }
+
+    /// p99 of end-to-end latency so far, microseconds.
+    pub fn latency_p99_us(&self) -> u64 {
+        let mut h = Hist::default();
+        for s in &self.stripes {
+            h.merge(&lock(s).latency.0);
+        }
+        h.quantile_us(0.99)
+    }
+
+    /// Sums the stripes.
+    pub fn collect(&self) -> Received {
+        let mut out = Received::default();
+        for s in &self.stripes {
+            let s = lock(s);
+            out.latency.merge(&s.latency.0);
+            out.delivered += s.delivered;
+            out.duplicated += s.duplicated;
+            out.foreign += s.foreign;
+            for (sec, n) in &s.delivered_by_sec {
+                *out.delivered_by_sec.entry(*sec).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// The highest seq any receiver of this shard saw in each room slot, and the lowest.
+    fn seen_bounds(&self) -> HashMap<u32, (u64, u64)> {
+        let mut bounds: HashMap<u32, (u64, u64)> = HashMap::new();
+        for s in &self.stripes {
+            for (key, set) in &lock(s).seqs {
+                let room = (*key & 0xffff_ffff) as u32;
+                if let (Some(lo), Some(hi)) = (set.first(), set.last()) {
+                    let b = bounds.entry(room).or_insert((lo, hi));
+                    b.0 = b.0.min(lo);
+                    b.1 = b.1.max(hi);
+                }
+            }
+        }
+        bounds
+    }
+
+    /// Seqs each member should have seen and did not. `members`: (account slot, room slot)
+    /// of every membership in this shard; `sent`: room slot -> (lowest, highest) seq this
+    /// shard's own sends got. A member's window runs from the earlier of its first seq and the
+    /// room's first own send, to the highest seq seen in the room by anyone here.
+    pub fn missing(&self, members: &[(u32, u32)], sent: &HashMap<u32, (u64, u64)>) -> u64 {
+        let seen = self.seen_bounds();
+        let mut missing = 0;
+        for &(account, room) in members {
+            let own = sent.get(&room).copied();
+            let any = seen.get(&room).copied();
+            let hi = match (own, any) {
+                (Some(a), Some(b)) => a.1.max(b.1),
+                (Some(a), None) => a.1,
+                (None, Some(b)) => b.1,
+                (None, None) => continue,
+            };
+            let key = (u64::from(account) << 32) | u64::from(room);
+            let stripe = lock(&self.stripes[account as usize % STRIPES]);
+            let set = stripe.seqs.get(&key);
+            let first = set.and_then(SeqSet::first);
+            let lo = match (first, own) {
+                (Some(f), Some(o)) => f.min(o.0),
+                (Some(f), None) => f,
+                (None, Some(o)) => o.0,
+                // Saw nothing in a room where only other shards sent: count from the lowest
+                // seq anyone here saw.
+                (None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+            };
+            if lo > hi {
+                continue;
+            }
+            let have = set.map(|s| s.count_in(lo, hi)).unwrap_or(0);
+            missing += (hi - lo + 1) - have;
+        }
+        missing
+    }
+}
+
+/// The bot every load account runs.
+pub struct LoadBot {
+    pub receivers: Arc<Receivers>,
+}
+
+impl Bot for LoadBot {
+    fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
+        self.receivers.receive(account.user_id(), message, now_us());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MessageType;
+
+    #[test]
+    fn seq_set_finds_duplicates_in_and_out_of_order() {
+        let mut s = SeqSet::default();
+        for seq in [1, 2, 3, 7, 5, 6, 4] {
+            assert!(s.insert(seq), "{seq}");
+        }
+        assert_eq!(s.ranges, vec![(1, 7)]);
+        assert!(!s.insert(4));
+        assert!(!s.insert(1));
+        assert!(s.insert(10));
+        assert!(s.insert(9));
+        assert_eq!(s.ranges, vec![(1, 7), (9, 10)]);
+        assert_eq!(s.count_in(5, 9), 4);
+        assert_eq!((s.first(), s.last()), (Some(1), Some(10)));
+    }
+
+    #[test]
+    fn body_has_its_size_and_send_time() {
+        let b = make_body(64, 1_764_100_000_123_456, 42);
+        assert_eq!(b.len(), 64);
+        assert_eq!(body_sent_us(&b), Some(1_764_100_000_123_456));
+        assert_eq!(body_sent_us("hello"), None);
+    }
+
+    fn msg(room: &str, seq: u64, body: String) -> ChatMessage {
+        ChatMessage {
+            message_id: seq,
+            conv_type: ConvType::Room,
+            conv_id: room.into(),
+            from: "a".into(),
+            msg_type: MessageType::Text,
+            body,
+            seq: Some(seq),
+            timestamp_ms: 0,
+            client_msg_id: seq.to_string(),
+        }
+    }
+
+    #[test]
+    fn counts_delivered_duplicated_and_missing() {
+        let accounts = HashMap::from([("a".to_string(), 0), ("b".to_string(), 1)]);
+        let rooms = HashMap::from([("r".to_string(), 0)]);
+        let rx = Receivers::new(accounts, rooms);
+        let t0 = 1_000_000_000;
+        for seq in [1, 2, 3, 4] {
+            rx.receive("a", &msg("r", seq, make_body(40, t0, seq)), t0 + 2_000);
+        }
+        for seq in [1, 3, 3] {
+            rx.receive("b", &msg("r", seq, make_body(40, t0, seq)), t0 + 4_000);
+        }
+        rx.receive("b", &msg("r", 9, "not ours".into()), t0);
+        let got = rx.collect();
+        assert_eq!((got.delivered, got.duplicated, got.foreign), (6, 1, 1));
+        assert_eq!(got.latency.count(), 6);
+        assert!(got.latency.0.equivalent(got.latency.0.max(), 4_000));
+        // The room's own sends got seqs 1..=5: a misses 5, b misses 2, 4, 5.
+        let sent = HashMap::from([(0, (1, 5))]);
+        assert_eq!(rx.missing(&[(0, 0), (1, 0)], &sent), 4);
+    }
+}

@@ -1,0 +1,896 @@
+//! The report: counts, HDR histograms and a per-second timeline; JSON out, exact merge.
+//!
+//! Everything a shard measures is a sum (counts), a histogram (merged bucket by bucket, which
+//! is exact) or a per-second count keyed by unix second (summed second by second). Figures
+//! (rates, shares, percentiles) and the verdict are derived from those, so a merged report is
+//! the report one big run would have written.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::plan::Plan;
+use super::shard::Shard;
+use super::LoadtestError;
+use crate::protocol::ErrorCode;
+
+/// Report file format version.
+pub const FORMAT: u32 = 1;
+
+/// Largest value a histogram holds: one hour in microseconds.
+const MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds. In JSON: summary figures for people and the full
+/// histogram (V2 + DEFLATE, base64) for merging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hist(pub Histogram<u64>);
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist(Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid"))
+    }
+}
+
+impl Hist {
+    pub fn record(&mut self, d: Duration) {
+        self.record_us(d.as_micros() as u64);
+    }
+
+    pub fn record_us(&mut self, us: u64) {
+        let _ = self.0.record(us.clamp(1, MAX_US));
+    }
+
+    /// Adds every value of `other` (exact).
+    pub fn merge(&mut self, other: &Histogram<u64>) {
+        // Same bounds on both sides (or auto-resize), so this cannot fail; a histogram
+        // decoded from a foreign file with a larger range is re-recorded value by value.
+        if self.0.add(other).is_err() {
+            for v in other.iter_recorded() {
+                let _ = self
+                    .0
+                    .record_n(v.value_iterated_to().clamp(1, MAX_US), v.count_at_value());
+            }
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The quantile in microseconds (0 when empty).
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        if self.0.is_empty() {
+            0
+        } else {
+            self.0.value_at_quantile(q)
+        }
+    }
+
+    fn summary(&self) -> HistSummary {
+        let empty = self.0.is_empty();
+        HistSummary {
+            count: self.0.len(),
+            min_us: if empty { 0 } else { self.0.min() },
+            mean_us: if empty {
+                0.0
+            } else {
+                (self.0.mean() * 10.0).round() / 10.0
+            },
+            p50_us: self.quantile_us(0.50),
+            p90_us: self.quantile_us(0.90),
+            p99_us: self.quantile_us(0.99),
+            p999_us: self.quantile_us(0.999),
+            max_us: if empty { 0 } else { self.0.max() },
+            encoded: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HistSummary {
+    count: u64,
+    min_us: u64,
+    mean_us: f64,
+    p50_us: u64,
+    p90_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+    /// HdrHistogram V2 + DEFLATE, base64: the exact histogram.
+    encoded: String,
+}
+
+impl Serialize for Hist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.0, &mut bytes)
+            .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
+        let mut summary = self.summary();
+        summary.encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        summary.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let summary = HistSummary::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(summary.encoded.as_bytes())
+            .map_err(|e| serde::de::Error::custom(format!("histogram encoding: {e}")))?;
+        let decoded: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| serde::de::Error::custom(format!("histogram encoding: {e:?}")))?;
+        let mut h = Hist::default();
+        h.merge(&decoded);
+        Ok(h)
+    }
+}
+
+/// Latency histograms of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// First login: login sent to reply (the fleet's own measure).
+    pub login: Hist,
+    /// First room entry: create/join/enter sent to Connected.
+    pub room_enter: Hist,
+    /// Message end to end: send time (in the body) to receive time, once per receiver.
+    pub message: Hist,
+    /// Account (Reconnecting, LoginInterrupted) to (Connected, Success).
+    pub reconnect: Hist,
+    /// Room (Connecting, NetworkInterrupted) to (Connected, Success), by T2 outcome: still a
+    /// member; re-entered after ConnectTimeout; re-entered after RoomNotExist.
+    pub room_recovery_member: Hist,
+    pub room_recovery_after_connect_timeout: Hist,
+    pub room_recovery_after_room_not_exist: Hist,
+}
+
+impl Histograms {
+    fn merge(&mut self, o: &Histograms) {
+        self.login.merge(&o.login.0);
+        self.room_enter.merge(&o.room_enter.0);
+        self.message.merge(&o.message.0);
+        self.reconnect.merge(&o.reconnect.0);
+        self.room_recovery_member.merge(&o.room_recovery_member.0);
+        self.room_recovery_after_connect_timeout
+            .merge(&o.room_recovery_after_connect_timeout.0);
+        self.room_recovery_after_room_not_exist
+            .merge(&o.room_recovery_after_room_not_exist.0);
+    }
+}
+
+/// Counts of a run (all sums).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Accounts this run was to add, and added.
+    pub accounts_planned: u64,
+    pub accounts_added: u64,
+    /// At the end: Connected with every room Connected.
+    pub accounts_fully_connected: u64,
+    /// First logins that reached (Connected, Success) / ended before.
+    pub logins_ok: u64,
+    pub logins_failed: u64,
+    /// First room entries that reached (Connected, Success) / failed.
+    pub room_entries_ok: u64,
+    pub room_entries_failed: u64,
+    /// Links lost: (Reconnecting, LoginInterrupted).
+    pub disconnects: u64,
+    /// Re-logins: Reconnecting back to (Connected, Success).
+    pub reconnects: u64,
+    /// Room recoveries by T2 outcome, and rooms that gave up.
+    pub room_recovered_member: u64,
+    pub room_recovered_after_connect_timeout: u64,
+    pub room_recovered_after_room_not_exist: u64,
+    pub room_gave_up: u64,
+    /// Messages acknowledged by the server / failed with a ZIM error.
+    pub messages_sent: u64,
+    pub messages_send_failed: u64,
+    /// Load-test messages received (counted once per receiver, duplicates excluded).
+    pub messages_delivered: u64,
+    /// Room seqs a receiver should have seen and did not / saw more than once.
+    pub messages_missing: u64,
+    pub messages_duplicated: u64,
+    /// Client-side chaos: links dropped, accounts held offline; server-side drops requested.
+    pub chaos_drops: u64,
+    pub chaos_offline: u64,
+    pub server_drops: u64,
+    /// Token renewals.
+    pub renewals_ok: u64,
+    pub renewals_failed: u64,
+    /// Fleet events this run could not read (broadcast lag): state figures may be short.
+    pub events_lost: u64,
+    /// Bot handler panics.
+    pub handler_panics: u64,
+}
+
+impl Counts {
+    fn merge(&mut self, o: &Counts) {
+        let Counts {
+            accounts_planned,
+            accounts_added,
+            accounts_fully_connected,
+            logins_ok,
+            logins_failed,
+            room_entries_ok,
+            room_entries_failed,
+            disconnects,
+            reconnects,
+            room_recovered_member,
+            room_recovered_after_connect_timeout,
+            room_recovered_after_room_not_exist,
+            room_gave_up,
+            messages_sent,
+            messages_send_failed,
+            messages_delivered,
+            messages_missing,
+            messages_duplicated,
+            chaos_drops,
+            chaos_offline,
+            server_drops,
+            renewals_ok,
+            renewals_failed,
+            events_lost,
+            handler_panics,
+        } = o;
+        self.accounts_planned += accounts_planned;
+        self.accounts_added += accounts_added;
+        self.accounts_fully_connected += accounts_fully_connected;
+        self.logins_ok += logins_ok;
+        self.logins_failed += logins_failed;
+        self.room_entries_ok += room_entries_ok;
+        self.room_entries_failed += room_entries_failed;
+        self.disconnects += disconnects;
+        self.reconnects += reconnects;
+        self.room_recovered_member += room_recovered_member;
+        self.room_recovered_after_connect_timeout += room_recovered_after_connect_timeout;
+        self.room_recovered_after_room_not_exist += room_recovered_after_room_not_exist;
+        self.room_gave_up += room_gave_up;
+        self.messages_sent += messages_sent;
+        self.messages_send_failed += messages_send_failed;
+        self.messages_delivered += messages_delivered;
+        self.messages_missing += messages_missing;
+        self.messages_duplicated += messages_duplicated;
+        self.chaos_drops += chaos_drops;
+        self.chaos_offline += chaos_offline;
+        self.server_drops += server_drops;
+        self.renewals_ok += renewals_ok;
+        self.renewals_failed += renewals_failed;
+        self.events_lost += events_lost;
+        self.handler_panics += handler_panics;
+    }
+}
+
+/// What happened in one unix second (sums; merged second by second).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tick {
+    pub logins: u64,
+    pub room_entries: u64,
+    pub reconnects: u64,
+    pub disconnects: u64,
+    pub sent: u64,
+    pub delivered: u64,
+}
+
+impl Tick {
+    fn merge(&mut self, o: &Tick) {
+        self.logins += o.logins;
+        self.room_entries += o.room_entries;
+        self.reconnects += o.reconnects;
+        self.disconnects += o.disconnects;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+    }
+}
+
+/// Resident memory of a shard's process (VmRSS, KiB) around the ramp.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// After the fleet started, before the first account.
+    pub rss_before_kib: u64,
+    /// With every account online and idle (after the ramp settled).
+    pub rss_held_kib: u64,
+    /// (held - before) / accounts online, in bytes. Includes the server's side of every
+    /// connection when the server is embedded.
+    pub per_account_bytes: u64,
+    /// Whether the reference server ran in this process.
+    pub includes_server: bool,
+}
+
+/// One shard's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRun {
+    pub shard: Shard,
+    pub accounts: u64,
+    /// Unix ms: the run started; the ramp started and ended (last account fully connected,
+    /// or the ramp timeout); the run ended.
+    pub started_ms: u64,
+    pub ramp_started_ms: u64,
+    pub ramp_ended_ms: u64,
+    /// The hold phase (messages and chaos), unix ms.
+    pub hold_started_ms: u64,
+    pub hold_ended_ms: u64,
+    pub ended_ms: u64,
+    pub memory: Memory,
+    pub host: String,
+}
+
+/// Figures derived from the measurements (recomputed after a merge).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// (first logins + first room entries) / ramp wall time.
+    pub logins_plus_room_entries_per_sec: f64,
+    /// Highest number of re-logins in one unix second.
+    pub peak_reconnects_per_sec: u64,
+    /// Admission limit of all shards together (per shard limit x shards run).
+    pub admission_limit_per_sec: u64,
+    /// Delivered / sent messages per second over the whole seconds in which messages were
+    /// sent (the hold wall time when the timeline has none).
+    pub delivered_per_sec: f64,
+    pub sent_per_sec: f64,
+    /// accounts_fully_connected / accounts_planned.
+    pub connected_share: f64,
+}
+
+/// Pass or fail against the plan's thresholds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub passed: bool,
+    /// One line per threshold missed.
+    pub failures: Vec<String>,
+}
+
+/// The report of a run or of merged shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format: u32,
+    pub zimfleet_version: String,
+    /// The plan (the shard field is that of the first shard; see `shards`).
+    pub plan: Plan,
+    pub shards: Vec<ShardRun>,
+    pub counts: Counts,
+    /// Accounts by connection state at the end (state name -> count), rooms likewise.
+    pub accounts_by_state: BTreeMap<String, u64>,
+    pub rooms_by_state: BTreeMap<String, u64>,
+    /// ZIM error code -> occurrences (send failures, login and room rejections).
+    pub errors: BTreeMap<u32, u64>,
+    pub histograms: Histograms,
+    /// unix second -> what happened in it.
+    pub timeline: BTreeMap<u64, Tick>,
+    pub figures: Figures,
+    pub verdict: Verdict,
+}
+
+fn add_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+impl Report {
+    /// An empty report for `plan`.
+    pub fn new(plan: Plan) -> Report {
+        Report {
+            format: FORMAT,
+            zimfleet_version: env!("CARGO_PKG_VERSION").to_string(),
+            plan,
+            shards: Vec::new(),
+            counts: Counts::default(),
+            accounts_by_state: BTreeMap::new(),
+            rooms_by_state: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            histograms: Histograms::default(),
+            timeline: BTreeMap::new(),
+            figures: Figures::default(),
+            verdict: Verdict::default(),
+        }
+    }
+
+    /// Recomputes figures and verdict from the measurements.
+    pub fn finish(&mut self) {
+        let c = &self.counts;
+        let window = |f: fn(&ShardRun) -> (u64, u64)| -> f64 {
+            let start = self.shards.iter().map(|s| f(s).0).filter(|&t| t > 0).min();
+            let end = self.shards.iter().map(|s| f(s).1).max();
+            match (start, end) {
+                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1000.0,
+                _ => 0.0,
+            }
+        };
+        let ramp_secs = window(|s| (s.ramp_started_ms, s.ramp_ended_ms));
+        let hold_secs = window(|s| (s.hold_started_ms, s.hold_ended_ms));
+        // Message rates over the whole seconds in which messages were sent (the first and
+        // last are partial, so they are left out when there are more than two).
+        let sending: Vec<u64> = self
+            .timeline
+            .iter()
+            .filter(|(_, t)| t.sent > 0)
+            .map(|(s, _)| *s)
+            .collect();
+        let steady = match (sending.first(), sending.last()) {
+            (Some(&a), Some(&b)) if b >= a + 2 => Some((a + 1, b - 1)),
+            (Some(&a), Some(&b)) => Some((a, b)),
+            _ => None,
+        };
+        let steady_rate = |f: fn(&Tick) -> u64| -> Option<f64> {
+            let (a, b) = steady?;
+            let n: u64 = self.timeline.range(a..=b).map(|(_, t)| f(t)).sum();
+            Some((n as f64 / (b - a + 1) as f64 * 10.0).round() / 10.0)
+        };
+        let per_sec = |n: u64, secs: f64| {
+            if secs > 0.0 {
+                (n as f64 / secs * 10.0).round() / 10.0
+            } else {
+                0.0
+            }
+        };
+        self.figures = Figures {
+            logins_plus_room_entries_per_sec: per_sec(c.logins_ok + c.room_entries_ok, ramp_secs),
+            peak_reconnects_per_sec: self
+                .timeline
+                .values()
+                .map(|t| t.reconnects)
+                .max()
+                .unwrap_or(0),
+            admission_limit_per_sec: u64::from(self.plan.admission_per_sec)
+                * self.shards.len().max(1) as u64,
+            delivered_per_sec: steady_rate(|t| t.delivered)
+                .unwrap_or_else(|| per_sec(c.messages_delivered, hold_secs)),
+            sent_per_sec: steady_rate(|t| t.sent)
+                .unwrap_or_else(|| per_sec(c.messages_sent, hold_secs)),
+            connected_share: if c.accounts_planned == 0 {
+                0.0
+            } else {
+                c.accounts_fully_connected as f64 / c.accounts_planned as f64
+            },
+        };
+        self.verdict = self.judge();
+    }
+
+    fn judge(&self) -> Verdict {
+        let t = &self.plan.thresholds;
+        let c = &self.counts;
+        let mut failures = Vec::new();
+        if self.figures.connected_share + 1e-9 < t.min_connected_share {
+            failures.push(format!(
+                "connected share {:.4} < {} ({} of {} accounts fully connected)",
+                self.figures.connected_share,
+                t.min_connected_share,
+                c.accounts_fully_connected,
+                c.accounts_planned
+            ));
+        }
+        if c.messages_missing > t.max_missing {
+            failures.push(format!(
+                "missing messages {} > {}",
+                c.messages_missing, t.max_missing
+            ));
+        }
+        if c.messages_duplicated > t.max_duplicated {
+            failures.push(format!(
+                "duplicated messages {} > {}",
+                c.messages_duplicated, t.max_duplicated
+            ));
+        }
+        if c.messages_send_failed > t.max_send_errors {
+            failures.push(format!(
+                "send errors {} > {}",
+                c.messages_send_failed, t.max_send_errors
+            ));
+        }
+        let checks = [
+            ("login p99", &self.histograms.login, t.max_login_p99),
+            ("message p99", &self.histograms.message, t.max_message_p99),
+        ];
+        for (name, h, max) in checks {
+            let p99 = h.quantile_us(0.99);
+            if h.count() > 0 && p99 > max.as_micros() as u64 {
+                failures.push(format!(
+                    "{name} {} > {}",
+                    ms(p99),
+                    ms(max.as_micros() as u64)
+                ));
+            }
+        }
+        Verdict {
+            passed: failures.is_empty(),
+            failures,
+        }
+    }
+
+    /// Adds another shard's report (exact for every measurement).
+    pub fn merge(&mut self, other: &Report) -> Result<(), LoadtestError> {
+        if other.format != self.format {
+            return Err(LoadtestError::Merge(format!(
+                "report format {} and {} differ",
+                self.format, other.format
+            )));
+        }
+        let (a, b) = (&self.plan, &other.plan);
+        if (a.accounts, &a.user_pattern, a.first_index)
+            != (b.accounts, &b.user_pattern, b.first_index)
+        {
+            return Err(LoadtestError::Merge(format!(
+                "the reports come from different plans ({} accounts {:?} from {} vs {} accounts {:?} from {})",
+                a.accounts, a.user_pattern, a.first_index, b.accounts, b.user_pattern, b.first_index
+            )));
+        }
+        for s in &other.shards {
+            if self.shards.iter().any(|m| m.shard == s.shard) {
+                return Err(LoadtestError::Merge(format!(
+                    "shard {} appears twice",
+                    s.shard
+                )));
+            }
+            if let Some(first) = self.shards.first() {
+                if first.shard.count != s.shard.count {
+                    return Err(LoadtestError::Merge(format!(
+                        "shard {} and shard {} belong to different splits",
+                        first.shard, s.shard
+                    )));
+                }
+            }
+        }
+        self.shards.extend(other.shards.iter().cloned());
+        self.shards.sort_by_key(|s| s.shard.index);
+        self.counts.merge(&other.counts);
+        add_map(&mut self.accounts_by_state, &other.accounts_by_state);
+        add_map(&mut self.rooms_by_state, &other.rooms_by_state);
+        add_map(&mut self.errors, &other.errors);
+        self.histograms.merge(&other.histograms);
+        for (sec, tick) in &other.timeline {
+            self.timeline.entry(*sec).or_default().merge(tick);
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Merges reports (at least one).
+    pub fn merge_all(reports: Vec<Report>) -> Result<Report, LoadtestError> {
+        let mut it = reports.into_iter();
+        let mut merged = it
+            .next()
+            .ok_or_else(|| LoadtestError::Merge("no reports given".into()))?;
+        for r in it {
+            merged.merge(&r)?;
+        }
+        merged.finish();
+        Ok(merged)
+    }
+
+    /// Shard indexes missing from a merged set (when the split is known).
+    pub fn missing_shards(&self) -> Vec<u32> {
+        let Some(first) = self.shards.first() else {
+            return Vec::new();
+        };
+        (0..first.shard.count)
+            .filter(|i| !self.shards.iter().any(|s| s.shard.index == *i))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), LoadtestError> {
+        std::fs::write(path, self.to_json() + "\n").map_err(|e| LoadtestError::Report {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<Report, LoadtestError> {
+        let err = |detail: String| LoadtestError::Report {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(format!("not a zimfleet loadtest report: {e}")))
+    }
+
+    /// The final human table.
+    pub fn table(&self) -> String {
+        let c = &self.counts;
+        let f = &self.figures;
+        let mut out = String::new();
+        let shards: Vec<String> = self.shards.iter().map(|s| s.shard.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "zimfleet loadtest: {} accounts planned, shards [{}]{}",
+            c.accounts_planned,
+            shards.join(", "),
+            match self.missing_shards() {
+                m if m.is_empty() => String::new(),
+                m => format!(" (missing shards {m:?})"),
+            }
+        );
+        let _ = writeln!(out, "\naccounts");
+        row(&mut out, "added", c.accounts_added.to_string());
+        row(
+            &mut out,
+            "fully connected at end",
+            format!(
+                "{} ({:.2}%)",
+                c.accounts_fully_connected,
+                f.connected_share * 100.0
+            ),
+        );
+        row(&mut out, "by state", fmt_map(&self.accounts_by_state));
+        row(&mut out, "rooms by state", fmt_map(&self.rooms_by_state));
+        row(
+            &mut out,
+            "logins ok / failed",
+            format!("{} / {}", c.logins_ok, c.logins_failed),
+        );
+        row(
+            &mut out,
+            "room entries ok / failed",
+            format!("{} / {}", c.room_entries_ok, c.room_entries_failed),
+        );
+        row(
+            &mut out,
+            "logins + room entries/s",
+            format!("{:.1}", f.logins_plus_room_entries_per_sec),
+        );
+        let _ = writeln!(out, "\nrecovery");
+        row(
+            &mut out,
+            "disconnects / reconnects",
+            format!("{} / {}", c.disconnects, c.reconnects),
+        );
+        row(
+            &mut out,
+            "peak reconnects/s",
+            format!(
+                "{} (admission limit {})",
+                f.peak_reconnects_per_sec, f.admission_limit_per_sec
+            ),
+        );
+        row(
+            &mut out,
+            "rooms back: member / rejoined / re-entered / gave up",
+            format!(
+                "{} / {} / {} / {}",
+                c.room_recovered_member,
+                c.room_recovered_after_connect_timeout,
+                c.room_recovered_after_room_not_exist,
+                c.room_gave_up
+            ),
+        );
+        row(
+            &mut out,
+            "chaos drops / offline / server drops",
+            format!(
+                "{} / {} / {}",
+                c.chaos_drops, c.chaos_offline, c.server_drops
+            ),
+        );
+        let _ = writeln!(out, "\nmessages");
+        row(
+            &mut out,
+            "sent / failed",
+            format!("{} / {}", c.messages_sent, c.messages_send_failed),
+        );
+        row(
+            &mut out,
+            "delivered / missing / duplicated",
+            format!(
+                "{} / {} / {}",
+                c.messages_delivered, c.messages_missing, c.messages_duplicated
+            ),
+        );
+        row(
+            &mut out,
+            "sent/s, delivered/s",
+            format!("{:.1}, {:.1}", f.sent_per_sec, f.delivered_per_sec),
+        );
+        let _ = writeln!(
+            out,
+            "\nlatency (ms)                      count      p50      p90      p99    p99.9      max"
+        );
+        let h = &self.histograms;
+        for (name, hist) in [
+            ("login", &h.login),
+            ("room enter", &h.room_enter),
+            ("message end to end", &h.message),
+            ("reconnect", &h.reconnect),
+            ("room back, still member", &h.room_recovery_member),
+            (
+                "room back after ConnectTimeout",
+                &h.room_recovery_after_connect_timeout,
+            ),
+            (
+                "room back after RoomNotExist",
+                &h.room_recovery_after_room_not_exist,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "  {name:<30} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                hist.count(),
+                ms(hist.quantile_us(0.5)),
+                ms(hist.quantile_us(0.9)),
+                ms(hist.quantile_us(0.99)),
+                ms(hist.quantile_us(0.999)),
+                ms(if hist.count() == 0 { 0 } else { hist.0.max() }),
+            );
+        }
+        if !self.errors.is_empty() {
+            let _ = writeln!(out, "\nerrors");
+            for (code, n) in &self.errors {
+                row(&mut out, &format!("{}", ErrorCode(*code)), n.to_string());
+            }
+        }
+        if c.events_lost > 0 {
+            let _ = writeln!(
+                out,
+                "\nwarning: {} fleet events were lost to lag; state figures may be short",
+                c.events_lost
+            );
+        }
+        let _ = writeln!(out, "\nmemory");
+        for s in &self.shards {
+            row(
+                &mut out,
+                &format!("shard {} ({})", s.shard, s.host),
+                format!(
+                    "{} KiB -> {} KiB, {} bytes per account{}",
+                    s.memory.rss_before_kib,
+                    s.memory.rss_held_kib,
+                    s.memory.per_account_bytes,
+                    if s.memory.includes_server {
+                        " (server in the same process)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nverdict: {}",
+            if self.verdict.passed { "PASS" } else { "FAIL" }
+        );
+        for failure in &self.verdict.failures {
+            let _ = writeln!(out, "  - {failure}");
+        }
+        out
+    }
+}
+
+fn row(out: &mut String, name: &str, value: String) {
+    let _ = writeln!(out, "  {name:<52} {value}");
+}
+
+fn fmt_map(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "-".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Microseconds as milliseconds with one decimal.
+pub fn ms(us: u64) -> String {
+    format!("{:.1}", us as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard_report(index: u32, logins: &[u64]) -> Report {
+        let mut plan = Plan::defaults();
+        plan.shard = Shard { index, count: 2 };
+        let mut r = Report::new(plan);
+        r.shards.push(ShardRun {
+            shard: Shard { index, count: 2 },
+            accounts: logins.len() as u64,
+            started_ms: 1_000,
+            ramp_started_ms: 1_000,
+            ramp_ended_ms: 2_000 + u64::from(index) * 1_000,
+            hold_started_ms: 3_000,
+            hold_ended_ms: 5_000,
+            ended_ms: 6_000,
+            memory: Memory::default(),
+            host: "test".into(),
+        });
+        for &us in logins {
+            r.histograms.login.record_us(us);
+        }
+        r.counts.accounts_planned = logins.len() as u64;
+        r.counts.accounts_fully_connected = logins.len() as u64;
+        r.counts.logins_ok = logins.len() as u64;
+        r.counts.messages_delivered = 10;
+        r.errors.insert(6000105, 1);
+        r.accounts_by_state
+            .insert("connected".into(), logins.len() as u64);
+        r.timeline.insert(
+            100,
+            Tick {
+                reconnects: 3,
+                ..Tick::default()
+            },
+        );
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn json_round_trip_keeps_histograms_exact() {
+        let r = shard_report(0, &[1_000, 2_000, 3_000_000]);
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["histograms"]["login"]["count"], 3);
+        assert_eq!(v["errors"]["6000105"], 1);
+        assert!(v["histograms"]["login"]["p99_us"].as_u64().unwrap() >= 2_990_000);
+    }
+
+    #[test]
+    fn merge_sums_counts_histograms_and_timeline() {
+        let a = shard_report(0, &[1_000, 2_000]);
+        let b = shard_report(1, &[5_000]);
+        let m = Report::merge_all(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(m.counts.logins_ok, 3);
+        assert_eq!(m.histograms.login.count(), 3);
+        assert_eq!(m.histograms.login.0.max(), b.histograms.login.0.max());
+        assert_eq!(m.errors[&6000105], 2);
+        assert_eq!(m.accounts_by_state["connected"], 3);
+        assert_eq!(m.timeline[&100].reconnects, 6);
+        assert_eq!(m.figures.peak_reconnects_per_sec, 6);
+        assert_eq!(m.figures.admission_limit_per_sec, 2 * 5000);
+        // Ramp window is the union: 1.0 s to 3.0 s; 3 logins over 2 s.
+        assert_eq!(m.figures.logins_plus_room_entries_per_sec, 1.5);
+        assert!(m.missing_shards().is_empty());
+        // Delivered over the union of holds: 20 in 2 s.
+        assert_eq!(m.figures.delivered_per_sec, 10.0);
+    }
+
+    #[test]
+    fn merge_refuses_the_same_shard_twice_and_other_plans() {
+        let a = shard_report(0, &[1]);
+        assert_eq!(
+            Report::merge_all(vec![a.clone(), a.clone()])
+                .unwrap_err()
+                .to_string(),
+            "cannot merge reports: shard 0/2 appears twice"
+        );
+        let mut b = shard_report(1, &[1]);
+        b.plan.accounts = 5;
+        assert!(Report::merge_all(vec![a, b])
+            .unwrap_err()
+            .to_string()
+            .contains("different plans"));
+    }
+
+    #[test]
+    fn verdict_names_each_missed_threshold() {
+        let mut r = shard_report(0, &[1_000]);
+        r.counts.accounts_fully_connected = 0;
+        r.counts.messages_missing = 2;
+        r.histograms.login.record_us(9_000_000);
+        r.histograms.login.record_us(9_000_000);
+        r.finish();
+        assert!(!r.verdict.passed);
+        assert_eq!(r.verdict.failures.len(), 3, "{:?}", r.verdict.failures);
+        assert_eq!(
+            r.verdict.failures[0],
+            "connected share 0.0000 < 1 (0 of 1 accounts fully connected)"
+        );
+        assert_eq!(r.verdict.failures[1], "missing messages 2 > 0");
+        assert!(
+            r.verdict.failures[2].starts_with("login p99 9"),
+            "{:?}",
+            r.verdict.failures
+        );
+        assert!(r.table().contains("verdict: FAIL"));
+    }
+}

@@ -1,0 +1,422 @@
+//! The runner's settings: config/default.toml (embedded) < `--config FILE` <
+//! `ZIMFLEET__SECTION__KEY`, checked once at start so a bad value never reaches the fleet.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::client::{ClientTimings, FleetConfig, RetryConfig};
+use crate::config::{ConfigError, Layers};
+use crate::telemetry::LogFormat;
+
+/// The shipped defaults; the documented values are the real ones.
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
+/// How the defaults are named in error messages.
+pub const DEFAULTS_NAME: &str = "config/default.toml";
+/// The sections these settings own (only their environment variables are read).
+pub const SECTIONS: &[&str] = &[
+    "run", "backend", "fleet", "retry", "timings", "admin", "embedded",
+];
+
+/// A duration written the humantime way: "500ms", "10s", "2m".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write it like \"500ms\" or \"10s\""
+                ))
+            })
+    }
+}
+
+/// Every runner setting (config/default.toml documents each one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    pub run: RunSection,
+    pub backend: BackendSection,
+    pub fleet: FleetSection,
+    pub retry: RetrySection,
+    pub timings: TimingsSection,
+    pub admin: AdminSection,
+    pub embedded: EmbeddedSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub bots_dir: PathBuf,
+    pub events_file: String,
+    pub events_queue: usize,
+    pub log_format: LogFormat,
+    pub shutdown_deadline: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSection {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    pub workers: usize,
+    pub admission_per_sec: u32,
+    pub admission_burst: u32,
+    pub renewals_per_sec: u32,
+    pub outbox_capacity: usize,
+    pub event_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    pub first_min: HumanDuration,
+    pub first_max: HumanDuration,
+    pub steps: Vec<HumanDuration>,
+    pub jitter: f64,
+    pub give_up_after: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingsSection {
+    pub heartbeat_interval: HumanDuration,
+    pub heartbeat_timeout: HumanDuration,
+    pub connect_timeout: HumanDuration,
+    pub request_timeout: HumanDuration,
+    pub room_request_timeout: HumanDuration,
+    pub send_timeout: HumanDuration,
+    pub renew_ahead: HumanDuration,
+    pub expire_margin: HumanDuration,
+    pub outbox_wait: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: String,
+    pub allow_non_loopback: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSection {
+    pub listen: String,
+    pub workers: usize,
+    pub server_config: String,
+    pub token_lifetime: HumanDuration,
+}
+
+/// Loads and checks the settings. `file` is `--config`; `env` is `None` for the process
+/// environment (tests pass a map).
+pub fn load(
+    file: Option<&Path>,
+    env: Option<HashMap<String, String>>,
+) -> Result<RunSettings, ConfigError> {
+    let env: HashMap<String, String> = env.unwrap_or_else(|| std::env::vars().collect());
+    let settings: RunSettings = crate::config::load(Layers {
+        defaults_name: DEFAULTS_NAME,
+        defaults: DEFAULTS,
+        file,
+        sections: SECTIONS,
+        env: Some(env.clone()),
+    })?;
+    settings.check().map_err(|detail| ConfigError::Invalid {
+        source_name: layer_names(file, &env),
+        detail,
+    })?;
+    Ok(settings)
+}
+
+/// The layers as the config loader names them: `config/default.toml < FILE < environment
+/// (VARS)`.
+fn layer_names(file: Option<&Path>, env: &HashMap<String, String>) -> String {
+    let mut names = vec![DEFAULTS_NAME.to_string()];
+    if let Some(path) = file {
+        names.push(path.display().to_string());
+    }
+    let mut vars: Vec<&str> = env
+        .keys()
+        .filter(|k| {
+            let mut parts = k.splitn(3, "__");
+            parts.next() == Some(crate::config::ENV_PREFIX)
+                && parts
+                    .next()
+                    .is_some_and(|s| SECTIONS.iter().any(|w| s.eq_ignore_ascii_case(w)))
+        })
+        .map(String::as_str)
+        .collect();
+    if !vars.is_empty() {
+        vars.sort();
+        names.push(format!("environment ({})", vars.join(", ")));
+    }
+    names.join(" < ")
+}
+
+impl RunSettings {
+    /// Values the types alone cannot refuse. Each message names the key.
+    fn check(&self) -> Result<(), String> {
+        let positive = |key: &str, n: u64| {
+            if n == 0 {
+                Err(format!("{key} must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("run.events_queue", self.run.events_queue as u64)?;
+        positive(
+            "fleet.admission_per_sec",
+            self.fleet.admission_per_sec.into(),
+        )?;
+        positive("fleet.admission_burst", self.fleet.admission_burst.into())?;
+        positive("fleet.renewals_per_sec", self.fleet.renewals_per_sec.into())?;
+        positive("fleet.outbox_capacity", self.fleet.outbox_capacity as u64)?;
+        positive("fleet.event_capacity", self.fleet.event_capacity as u64)?;
+        if self.run.shutdown_deadline.0.is_zero() {
+            return Err("run.shutdown_deadline must be longer than 0s".into());
+        }
+        if self.retry.first_min.0 > self.retry.first_max.0 {
+            return Err(format!(
+                "retry.first_min ({}) must not exceed retry.first_max ({})",
+                humantime::format_duration(self.retry.first_min.0),
+                humantime::format_duration(self.retry.first_max.0)
+            ));
+        }
+        if self.retry.steps.is_empty() {
+            return Err("retry.steps must list at least one delay".into());
+        }
+        if !(0.0..=1.0).contains(&self.retry.jitter) {
+            return Err(format!(
+                "retry.jitter must be a fraction between 0 and 1, not {}",
+                self.retry.jitter
+            ));
+        }
+        let t = &self.timings;
+        for (key, d) in [
+            ("timings.heartbeat_interval", t.heartbeat_interval),
+            ("timings.heartbeat_timeout", t.heartbeat_timeout),
+            ("timings.connect_timeout", t.connect_timeout),
+            ("timings.request_timeout", t.request_timeout),
+            ("timings.room_request_timeout", t.room_request_timeout),
+            ("timings.send_timeout", t.send_timeout),
+            ("timings.outbox_wait", t.outbox_wait),
+        ] {
+            if d.0.is_zero() {
+                return Err(format!("{key} must be longer than 0s"));
+            }
+        }
+        let url = &self.backend.url;
+        if !(url.is_empty() || url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(format!(
+                "backend.url must start with ws:// or wss://, not {:?}",
+                self.backend.url
+            ));
+        }
+        if let Some(addr) = self.admin_listen()? {
+            if !addr.ip().is_loopback() && !self.admin.allow_non_loopback {
+                return Err(format!(
+                    "admin.listen {addr} is not a loopback address; the admin face has no \
+                     authentication (set admin.allow_non_loopback = true to allow it)"
+                ));
+            }
+        }
+        self.embedded_listen()?;
+        if self.embedded.token_lifetime.0 < Duration::from_secs(60)
+            || self.embedded.token_lifetime.0 > Duration::from_secs(24 * 24 * 3600)
+        {
+            return Err(format!(
+                "embedded.token_lifetime must be between 1m and 24days, not {}",
+                humantime::format_duration(self.embedded.token_lifetime.0)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the admin face listens; `None` = off.
+    pub fn admin_listen(&self) -> Result<Option<SocketAddr>, String> {
+        if self.admin.listen.trim().is_empty() {
+            return Ok(None);
+        }
+        self.admin.listen.trim().parse().map(Some).map_err(|_| {
+            format!(
+                "admin.listen must be an address like \"127.0.0.1:7480\", not {:?}",
+                self.admin.listen
+            )
+        })
+    }
+
+    /// Where the embedded server listens.
+    pub fn embedded_listen(&self) -> Result<SocketAddr, String> {
+        self.embedded.listen.trim().parse().map_err(|_| {
+            format!(
+                "embedded.listen must be an address like \"127.0.0.1:0\", not {:?}",
+                self.embedded.listen
+            )
+        })
+    }
+
+    /// The fleet's settings for `backend_url`.
+    pub fn fleet_config(&self, backend_url: String) -> FleetConfig {
+        let t = &self.timings;
+        FleetConfig {
+            backend_url,
+            workers: self.fleet.workers,
+            admission_per_sec: self.fleet.admission_per_sec,
+            admission_burst: self.fleet.admission_burst,
+            renewals_per_sec: self.fleet.renewals_per_sec,
+            retry: RetryConfig {
+                first: (self.retry.first_min.0, self.retry.first_max.0),
+                steps: self.retry.steps.iter().map(|d| d.0).collect(),
+                jitter: self.retry.jitter,
+                give_up_after: Some(self.retry.give_up_after.0).filter(|d| !d.is_zero()),
+            },
+            timings: ClientTimings {
+                heartbeat_interval: t.heartbeat_interval.0,
+                heartbeat_timeout: t.heartbeat_timeout.0,
+                connect_timeout: t.connect_timeout.0,
+                request_timeout: t.request_timeout.0,
+                room_request_timeout: t.room_request_timeout.0,
+                send_timeout: t.send_timeout.0,
+                renew_ahead: t.renew_ahead.0,
+                expire_margin: t.expire_margin.0,
+                outbox_wait: t.outbox_wait.0,
+            },
+            outbox_capacity: self.fleet.outbox_capacity,
+            event_capacity: self.fleet.event_capacity,
+            ..FleetConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_load_and_match_the_documented_values() {
+        let s = load(None, env(&[])).unwrap();
+        assert_eq!(s.run.shutdown_deadline.0, Duration::from_secs(5));
+        assert_eq!(s.backend.url, "");
+        assert_eq!(s.admin_listen().unwrap(), None);
+        assert_eq!(s.run.log_format, LogFormat::Human);
+        let fleet = s.fleet_config("ws://x/ws".into());
+        assert_eq!(
+            fleet.retry.first,
+            (Duration::from_millis(500), Duration::from_secs(2))
+        );
+        assert_eq!(fleet.retry.steps.last(), Some(&Duration::from_secs(32)));
+        assert_eq!(fleet.retry.give_up_after, None);
+        assert_eq!(fleet.timings.room_request_timeout, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn environment_overrides_a_key() {
+        let s = load(
+            None,
+            env(&[
+                ("ZIMFLEET__FLEET__WORKERS", "3"),
+                ("ZIMFLEET__RUN__SHUTDOWN_DEADLINE", "750ms"),
+                (
+                    "ZIMFLEET__SERVER__LISTEN",
+                    "ignored: another subcommand's section",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.fleet.workers, 3);
+        assert_eq!(s.run.shutdown_deadline.0, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key() {
+        let err = load(None, env(&[("ZIMFLEET__TIMINGS__SEND_TIMEOUT", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timings.send_timeout"), "{err}");
+        assert!(err.contains("invalid duration \"soon\""), "{err}");
+        assert!(err.contains("ZIMFLEET__TIMINGS__SEND_TIMEOUT"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_rate_is_refused() {
+        let err = load(None, env(&[("ZIMFLEET__FLEET__ADMISSION_PER_SEC", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("fleet.admission_per_sec must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_public_admin_address_needs_consent() {
+        let err = load(None, env(&[("ZIMFLEET__ADMIN__LISTEN", "0.0.0.0:7480")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.listen 0.0.0.0:7480 is not a loopback address"),
+            "{err}"
+        );
+        let ok = load(
+            None,
+            env(&[
+                ("ZIMFLEET__ADMIN__LISTEN", "0.0.0.0:7480"),
+                ("ZIMFLEET__ADMIN__ALLOW_NON_LOOPBACK", "true"),
+            ]),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_layers_it_came_from() {
+        let err = load(None, env(&[("ZIMFLEET__RETRY__JITTER", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config/default.toml < environment (ZIMFLEET__RETRY__JITTER): retry.jitter must be a fraction between 0 and 1, not 2"
+        );
+    }
+
+    #[test]
+    fn a_backend_url_must_be_a_websocket_url() {
+        let err = load(None, env(&[("ZIMFLEET__BACKEND__URL", "http://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("backend.url must start with ws:// or wss://, not \"http://x\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn jitter_outside_zero_to_one_is_refused() {
+        let err = load(None, env(&[("ZIMFLEET__RETRY__JITTER", "1.5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("retry.jitter must be a fraction between 0 and 1, not 1.5"),
+            "{err}"
+        );
+    }
+}
