@@ -196,8 +196,13 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     let sends = Rc::new(RefCell::new(Sends::default()));
     let mut chaos = Chaos::new(&plan);
     let total_rate = plan.messages.per_account_per_sec * members.len() as f64;
-    let memory_at = plan.duration.mul_f64(0.5).min(Duration::from_secs(10));
-    let first_fault = [
+    // Idle memory is sampled before messages or faults start.
+    let busy_from = [
+        if total_rate > 0.0 {
+            plan.messages.start_after
+        } else {
+            Duration::ZERO
+        },
         plan.chaos.server_drop_at,
         if plan.chaos.drop_share > 0.0 {
             plan.chaos.drop_every
@@ -213,13 +218,18 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     .into_iter()
     .filter(|d| !d.is_zero())
     .min();
-    let memory_at = first_fault.map_or(memory_at, |f| memory_at.min(f.mul_f64(0.9)));
+    let mut memory_at = plan.memory_at.min(plan.duration.mul_f64(0.9));
+    if let Some(busy) = busy_from {
+        memory_at = memory_at.min(busy.mul_f64(0.9));
+    }
     let mut rss_held_kib = 0;
     let mut fully_at_memory = 0;
     let hold = Instant::now();
     let mut ticker = tokio::time::interval(STEP);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut cursor: u64 = 0;
+    let send_window = plan.duration.saturating_sub(plan.messages.start_after);
+    let total_messages = (send_window.as_secs_f64() * total_rate).round() as u64;
     let mut server_drops = 0u64;
     let mut server_dropped = false;
     loop {
@@ -233,33 +243,15 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
             fully_at_memory = tracker.borrow().fully_connected;
         }
         // Messages: as many as are due by now, spread over the accounts in turn.
-        if total_rate > 0.0 && !members.is_empty() {
-            let due = (elapsed.as_secs_f64() * total_rate) as u64;
-            loop {
-                let (issued, in_flight) = {
-                    let s = sends.borrow();
-                    (s.issued, s.in_flight)
-                };
-                if issued >= due || in_flight >= MAX_SENDS_IN_FLIGHT {
-                    break;
-                }
-                let n = members.len() as u64;
-                let member = &members[(cursor % n) as usize];
-                let (room_id, room_slot) =
-                    member.rooms[((cursor / n) % member.rooms.len() as u64) as usize].clone();
-                cursor += 1;
-                send_one(
-                    &sends,
-                    member.handle.clone(),
-                    room_id,
-                    room_slot,
-                    plan.messages.body_bytes,
-                    issued,
-                );
-            }
+        if total_rate > 0.0 && elapsed >= plan.messages.start_after {
+            let sending = elapsed - plan.messages.start_after;
+            let due = ((sending.as_secs_f64() * total_rate) as u64).min(total_messages);
+            cursor = issue_sends(&sends, &members, cursor, due, plan.messages.body_bytes);
         }
         // Chaos.
+        // With shards, only shard 0 asks: one drop of every session, as planned.
         if !server_dropped
+            && plan.shard.index == 0
             && !plan.chaos.server_drop_at.is_zero()
             && elapsed >= plan.chaos.server_drop_at
         {
@@ -270,6 +262,16 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
             }
         }
         chaos.step(elapsed, &members);
+    }
+    // The last step's share: the plan's exact count (unless sends are backed up).
+    if total_rate > 0.0 {
+        issue_sends(
+            &sends,
+            &members,
+            cursor,
+            total_messages,
+            plan.messages.body_bytes,
+        );
     }
     if rss_held_kib == 0 {
         rss_held_kib = rss_kib();
@@ -399,6 +401,45 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     }
     report.finish();
     Ok(report)
+}
+
+/// Issues sends until `due` have been issued (or too many wait for replies), taking the
+/// accounts in turn and each account's rooms in turn. Returns the new cursor.
+fn issue_sends(
+    sends: &Rc<RefCell<Sends>>,
+    members: &[Member],
+    mut cursor: u64,
+    due: u64,
+    body_bytes: usize,
+) -> u64 {
+    let n = members.len() as u64;
+    if n == 0 {
+        return cursor;
+    }
+    loop {
+        let (issued, in_flight) = {
+            let s = sends.borrow();
+            (s.issued, s.in_flight)
+        };
+        if issued >= due || in_flight >= MAX_SENDS_IN_FLIGHT {
+            return cursor;
+        }
+        let member = &members[(cursor % n) as usize];
+        cursor += 1;
+        if member.rooms.is_empty() {
+            continue;
+        }
+        let (room_id, room_slot) =
+            member.rooms[((cursor / n) % member.rooms.len() as u64) as usize].clone();
+        send_one(
+            sends,
+            member.handle.clone(),
+            room_id,
+            room_slot,
+            body_bytes,
+            issued,
+        );
+    }
 }
 
 /// Sends one message and records its outcome.

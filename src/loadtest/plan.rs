@@ -47,6 +47,8 @@ pub struct Plan {
     pub shutdown_timeout: Duration,
     pub event_capacity: usize,
     pub outbox_capacity: usize,
+    #[serde(with = "human_duration")]
+    pub memory_at: Duration,
     pub progress: bool,
     pub token: TokenPlan,
     pub rooms: RoomsPlan,
@@ -100,6 +102,8 @@ pub struct RoomsPlan {
 pub struct MessagesPlan {
     pub per_account_per_sec: f64,
     pub body_bytes: usize,
+    #[serde(with = "human_duration")]
+    pub start_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,6 +263,13 @@ impl Plan {
         if !(0.0..=1.0).contains(&self.thresholds.min_connected_share) {
             return bad("thresholds.min_connected_share must be 0.0 to 1.0".into());
         }
+        let ws = ["ws://", "wss://"];
+        if !self.backend.is_empty() && !ws.iter().any(|p| self.backend.starts_with(p)) {
+            return bad(format!(
+                "backend {:?} must be a ws:// or wss:// URL (or empty for the embedded server)",
+                self.backend
+            ));
+        }
         match self.token.source {
             TokenSource::Embedded if !self.backend.is_empty() => {
                 return bad(format!(
@@ -270,13 +281,6 @@ impl Plan {
                 return bad("token.source \"http\" needs token.url".into())
             }
             _ => {}
-        }
-        let ws = ["ws://", "wss://"];
-        if !self.backend.is_empty() && !ws.iter().any(|p| self.backend.starts_with(p)) {
-            return bad(format!(
-                "backend {:?} must be a ws:// or wss:// URL (or empty for the embedded server)",
-                self.backend
-            ));
         }
         Ok(())
     }

@@ -329,9 +329,9 @@ pub struct Figures {
     pub peak_reconnects_per_sec: u64,
     /// Admission limit of all shards together (per shard limit x shards run).
     pub admission_limit_per_sec: u64,
-    /// Delivered messages / hold wall time.
+    /// Delivered / sent messages per second over the whole seconds in which messages were
+    /// sent (the hold wall time when the timeline has none).
     pub delivered_per_sec: f64,
-    /// Sent messages / hold wall time.
     pub sent_per_sec: f64,
     /// accounts_fully_connected / accounts_planned.
     pub connected_share: f64,
@@ -404,6 +404,24 @@ impl Report {
         };
         let ramp_secs = window(|s| (s.ramp_started_ms, s.ramp_ended_ms));
         let hold_secs = window(|s| (s.hold_started_ms, s.hold_ended_ms));
+        // Message rates over the whole seconds in which messages were sent (the first and
+        // last are partial, so they are left out when there are more than two).
+        let sending: Vec<u64> = self
+            .timeline
+            .iter()
+            .filter(|(_, t)| t.sent > 0)
+            .map(|(s, _)| *s)
+            .collect();
+        let steady = match (sending.first(), sending.last()) {
+            (Some(&a), Some(&b)) if b >= a + 2 => Some((a + 1, b - 1)),
+            (Some(&a), Some(&b)) => Some((a, b)),
+            _ => None,
+        };
+        let steady_rate = |f: fn(&Tick) -> u64| -> Option<f64> {
+            let (a, b) = steady?;
+            let n: u64 = self.timeline.range(a..=b).map(|(_, t)| f(t)).sum();
+            Some((n as f64 / (b - a + 1) as f64 * 10.0).round() / 10.0)
+        };
         let per_sec = |n: u64, secs: f64| {
             if secs > 0.0 {
                 (n as f64 / secs * 10.0).round() / 10.0
@@ -421,8 +439,10 @@ impl Report {
                 .unwrap_or(0),
             admission_limit_per_sec: u64::from(self.plan.admission_per_sec)
                 * self.shards.len().max(1) as u64,
-            delivered_per_sec: per_sec(c.messages_delivered, hold_secs),
-            sent_per_sec: per_sec(c.messages_sent, hold_secs),
+            delivered_per_sec: steady_rate(|t| t.delivered)
+                .unwrap_or_else(|| per_sec(c.messages_delivered, hold_secs)),
+            sent_per_sec: steady_rate(|t| t.sent)
+                .unwrap_or_else(|| per_sec(c.messages_sent, hold_secs)),
             connected_share: if c.accounts_planned == 0 {
                 0.0
             } else {
