@@ -140,10 +140,10 @@ async fn sends_answer_replies_or_exact_errors() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::INVALID_PARAMETER);
     let err = a
-        .send_room_message("not-mine", MessageType::Text, "x".into())
+        .send_room_message("nowhere", MessageType::Text, "x".into())
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::NOT_IN_ROOM);
+    assert_eq!(err.code, ErrorCode::MESSAGE_TARGET_NOT_EXIST);
 
     let reply = a
         .send_peer_message("sb", MessageType::Custom, "psst".into())

@@ -252,7 +252,8 @@ async fn bad_tokens_get_their_codes_and_no_retry_loop() {
         30 * 24 * 3600,
     )
     .unwrap();
-    let cases: Vec<(&str, Arc<dyn TokenProvider>, (i32, i32), u32)> = vec![
+    type Case<'a> = (&'a str, Arc<dyn TokenProvider>, (i32, i32), u32);
+    let cases: Vec<Case> = vec![
         ("b1", static_token("garbage"), (0, 3), 6000103),
         (
             "b2",
@@ -400,6 +401,29 @@ async fn room_messages_sent_during_a_short_outage_reach_the_bot_once_in_order() 
     );
 }
 
+/// Instants of the next `n` (Connected, Success) events.
+async fn count_connected(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<zimfleet::client::Event>>,
+    n: usize,
+    within: Duration,
+) -> Vec<Instant> {
+    let mut times = Vec::new();
+    let end = Instant::now() + within;
+    while times.len() < n {
+        let left = end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Ok(e)) => {
+                if conn_pair(&e) == Some((2, 0)) {
+                    times.push(Instant::now());
+                }
+            }
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("only {} of {n} connected", times.len()),
+        }
+    }
+    times
+}
+
 #[actix_rt::test]
 async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
     const N: usize = 1000;
@@ -416,32 +440,12 @@ async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
             .add_account(env.spec(&format!("m{i}"), &[]), Arc::new(Idle))
             .unwrap();
     }
-    let count_connected = |deadline: Duration| {
-        let rx = &mut rx;
-        async move {
-            let mut times = Vec::new();
-            let end = Instant::now() + deadline;
-            while times.len() < N {
-                let left = end.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, rx.recv()).await {
-                    Ok(Ok(e)) => {
-                        if conn_pair(&e) == Some((2, 0)) {
-                            times.push(Instant::now());
-                        }
-                    }
-                    Ok(Err(e)) => panic!("{e}"),
-                    Err(_) => panic!("only {} of {N} connected", times.len()),
-                }
-            }
-            times
-        }
-    };
-    count_connected(Duration::from_secs(20)).await;
+    count_connected(&mut rx, N, Duration::from_secs(20)).await;
     assert_eq!(env.admin.stats().users_online, N as u64);
 
     let dropped_at = Instant::now();
     assert_eq!(env.admin.drop(FaultTarget::All), N);
-    let times = count_connected(Duration::from_secs(20)).await;
+    let times = count_connected(&mut rx, N, Duration::from_secs(20)).await;
     let took = times.last().unwrap().duration_since(dropped_at);
     // N re-logins through a limiter of RATE/s with BURST: at least (N - BURST) / RATE seconds
     let floor = Duration::from_secs_f64((N as f64 - BURST as f64) / RATE as f64 * 0.9);

@@ -102,9 +102,21 @@ pub fn static_token(token: &str) -> Arc<dyn TokenProvider> {
 }
 
 /// Every event of a fleet, recorded; waits have deadlines and print what was seen.
+///
+/// A wait consumes, in the stream of the event it matches (one account's connection, or one
+/// account's room), everything up to that event; other streams are untouched, so waits on
+/// different accounts may come in any order.
 pub struct Events {
     rx: broadcast::Receiver<Arc<Event>>,
     pub seen: Vec<Arc<Event>>,
+    unconsumed: Vec<Arc<Event>>,
+}
+
+fn stream_key(e: &Event) -> (String, Option<String>) {
+    match &e.kind {
+        EventKind::Room { room_id, .. } => (e.account.clone(), Some(room_id.clone())),
+        _ => (e.account.clone(), None),
+    }
 }
 
 impl Events {
@@ -112,21 +124,36 @@ impl Events {
         Self {
             rx: fleet.subscribe(),
             seen: Vec::new(),
+            unconsumed: Vec::new(),
         }
     }
 
-    /// Waits until an event matching `pred` arrives (checking those already seen from index
-    /// `from`), at most `within`.
+    fn take_match(&mut self, pred: &impl Fn(&Event) -> bool) -> Option<Arc<Event>> {
+        let idx = self.unconsumed.iter().position(|e| pred(e))?;
+        let found = self.unconsumed[idx].clone();
+        let key = stream_key(&found);
+        let mut i = 0;
+        self.unconsumed.retain(|e| {
+            let keep = i > idx || stream_key(e) != key;
+            i += 1;
+            keep
+        });
+        Some(found)
+    }
+
+    /// Waits until an unconsumed event matching `pred` is there, at most `within`.
     pub async fn wait(&mut self, within: Duration, pred: impl Fn(&Event) -> bool) -> Arc<Event> {
         let deadline = Instant::now() + within;
         loop {
+            self.drain();
+            if let Some(found) = self.take_match(&pred) {
+                return found;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.rx.recv()).await {
                 Ok(Ok(event)) => {
                     self.seen.push(event.clone());
-                    if pred(&event) {
-                        return event;
-                    }
+                    self.unconsumed.push(event);
                 }
                 Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
                     panic!("event recorder lagged by {n}")
@@ -170,7 +197,8 @@ impl Events {
     /// Takes whatever is already queued, without waiting.
     pub fn drain(&mut self) {
         while let Ok(event) = self.rx.try_recv() {
-            self.seen.push(event);
+            self.seen.push(event.clone());
+            self.unconsumed.push(event);
         }
     }
 
