@@ -349,8 +349,13 @@ impl Account {
                 ConnEffect::RoomsFirstEntry => {
                     self.shared.metrics.logins_succeeded.inc();
                     self.down_since = None;
+                    let early = self.room_ids();
                     for spec in std::mem::take(&mut self.initial_rooms) {
                         self.start_room(spec, None, ctx);
+                    }
+                    // rooms entered by a caller before the first login was through
+                    for id in early {
+                        self.send_room_entry(&id, ctx);
                     }
                 }
                 ConnEffect::RoomsEnd => {
@@ -1044,6 +1049,14 @@ impl Account {
                 bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
             });
         }
+        let connected = step
+            .emit
+            .as_ref()
+            .is_some_and(|e| e.state == RoomState::Connected);
+        let catch_up = step.effects.contains(&RoomEffect::CatchUp);
+        if connected && !catch_up {
+            self.release_held(&room_id, ctx);
+        }
         for effect in step.effects {
             match effect {
                 RoomEffect::SendEntry(_) => self.send_room_entry(&room_id, ctx),
@@ -1054,6 +1067,7 @@ impl Account {
                     if let Some(r) = self.room_mut(&room_id) {
                         r.last_seq = 0;
                         r.baseline_ms = now;
+                        r.held.clear();
                     }
                 }
                 RoomEffect::Restart(entry) => self.restart_room(&room_id, entry, ctx),
@@ -1282,6 +1296,7 @@ impl Account {
             return;
         };
         let mut fresh = Vec::new();
+        let more = !page.complete && !page.messages.is_empty();
         for message in page.messages {
             let seq = message.seq.unwrap_or(0);
             if seq <= room.last_seq {
@@ -1293,7 +1308,6 @@ impl Account {
                 fresh.push(message);
             }
         }
-        let more = !page.complete && !fresh.is_empty();
         for message in &fresh {
             self.deliver(message, ctx);
         }
@@ -1328,13 +1342,13 @@ impl Account {
         if seq <= room.last_seq {
             return; // seen already
         }
-        if room.catching_up {
+        if room.catching_up || !room.machine.is_connected() {
             if room.held.len() < CATCH_UP_BUFFER {
                 room.held.push(message);
             }
             return;
         }
-        if room.last_seq != 0 && seq > room.last_seq + 1 && room.machine.is_connected() {
+        if room.last_seq != 0 && seq > room.last_seq + 1 {
             let id = room.id.clone();
             room.held.push(message);
             self.catch_up(&id, ctx);
@@ -1733,6 +1747,15 @@ impl Handler<LeaveRoomCmd> for Account {
             return;
         };
         let id = room.id.clone();
+        if room.machine.is_out() {
+            // out, waiting for a restart: leaving just cancels it
+            if let Some(t) = room.restart_timer.take() {
+                ctx.cancel_future(t);
+            }
+            self.rooms.retain(|r| r.id != id);
+            let _ = cmd.reply.send(Ok(()));
+            return;
+        }
         if let Err(e) = self.shaper.check(Instant::now()) {
             let _ = cmd.reply.send(Err(e));
             return;
