@@ -592,11 +592,9 @@ impl Account {
         if let Some(reply) = self.logout_reply.take() {
             let _ = reply.send(Ok(()));
         }
-        if let Some((_, cancelled)) = &self.shared.renewals {
-            cancelled.do_send(RenewalCancelled {
-                user_id: self.user_id.clone(),
-            });
-        }
+        self.shared.renewal_cancelled.do_send(RenewalCancelled {
+            user_id: self.user_id.clone(),
+        });
         let status = self.status();
         self.shared.record_end(&self.user_id, status);
         ctx.stop();
@@ -1465,39 +1463,12 @@ impl Account {
     }
 
     fn request_renewal(&mut self, ctx: &mut Context<Self>) {
-        if let Some((needed, _)) = &self.shared.renewals {
-            needed.do_send(RenewalNeeded {
-                user_id: self.user_id.clone(),
-                expire_at: self.token_expire_at,
-                provider: self.provider.clone(),
-                reply_to: ctx.address().recipient(),
-            });
-            return;
-        }
-        // No renewal service: ask the provider directly.
-        let expire_at = self.token_expire_at;
-        self.provider
-            .token(&self.user_id)
-            .into_actor(self)
-            .map(move |result, act, ctx| {
-                if act.token_expire_at != expire_at {
-                    return;
-                }
-                match result {
-                    Ok(token) => act.renew_with(token, None, ctx),
-                    Err(e) => {
-                        act.shared.metrics.renewals_failed.inc();
-                        act.shared.publish(
-                            &act.user_id,
-                            EventKind::TokenRenewFailed {
-                                error: e.to_string(),
-                            },
-                        );
-                        act.retry_renewal_later(ctx);
-                    }
-                }
-            })
-            .spawn(ctx);
+        self.shared.renewal_needed.do_send(RenewalNeeded {
+            user_id: self.user_id.clone(),
+            expire_at: self.token_expire_at,
+            provider: self.provider.clone(),
+            reply_to: ctx.address().recipient(),
+        });
     }
 
     fn retry_renewal_later(&mut self, ctx: &mut Context<Self>) {
