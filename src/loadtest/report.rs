@@ -300,6 +300,8 @@ pub struct Memory {
     pub per_account_bytes: u64,
     /// Whether the reference server ran in this process.
     pub includes_server: bool,
+    /// When `rss_held_kib` was read (unix ms), so another process can be sampled alike.
+    pub sampled_ms: u64,
 }
 
 /// One shard's run.
