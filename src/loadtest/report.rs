@@ -857,6 +857,24 @@ mod tests {
     }
 
     #[test]
+    fn message_rates_use_the_whole_seconds_of_sending() {
+        let mut r = shard_report(0, &[1]);
+        for (sec, sent, delivered) in [(10, 3, 30), (11, 10, 100), (12, 10, 100), (13, 4, 40)] {
+            r.timeline.insert(
+                sec,
+                Tick {
+                    sent,
+                    delivered,
+                    ..Tick::default()
+                },
+            );
+        }
+        r.finish();
+        assert_eq!(r.figures.sent_per_sec, 10.0);
+        assert_eq!(r.figures.delivered_per_sec, 100.0);
+    }
+
+    #[test]
     fn merge_refuses_the_same_shard_twice_and_other_plans() {
         let a = shard_report(0, &[1]);
         assert_eq!(
