@@ -23,7 +23,7 @@ fn zimfleet(dir: &Path) -> Command {
     }
     cmd.current_dir(dir)
         .stdin(Stdio::null())
-        .env("RUST_LOG", "info");
+        .env_remove("RUST_LOG");
     cmd.arg("run");
     cmd
 }

@@ -128,6 +128,11 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
+    // The runner writes one readable line per event; the fleet's own JSON line per event
+    // (target zimfleet::event) would say it twice. RUST_LOG, when set, decides.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "info,zimfleet::event=warn");
+    }
     crate::telemetry::init(prepared.log_format);
     let system = actix_rt::System::new();
     match system.block_on(run(prepared)) {

@@ -99,6 +99,7 @@ pub struct TimingsSection {
     pub send_timeout: HumanDuration,
     pub renew_ahead: HumanDuration,
     pub expire_margin: HumanDuration,
+    pub outbox_wait: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,6 +210,7 @@ impl RunSettings {
             ("timings.request_timeout", t.request_timeout),
             ("timings.room_request_timeout", t.room_request_timeout),
             ("timings.send_timeout", t.send_timeout),
+            ("timings.outbox_wait", t.outbox_wait),
         ] {
             if d.0.is_zero() {
                 return Err(format!("{key} must be longer than 0s"));
@@ -288,7 +290,7 @@ impl RunSettings {
                 send_timeout: t.send_timeout.0,
                 renew_ahead: t.renew_ahead.0,
                 expire_margin: t.expire_margin.0,
-                ..ClientTimings::default()
+                outbox_wait: t.outbox_wait.0,
             },
             outbox_capacity: self.fleet.outbox_capacity,
             event_capacity: self.fleet.event_capacity,

@@ -1,11 +1,75 @@
-//! `zimfleet server`.
+//! `zimfleet server`: load settings, start, print the address, stop on SIGINT/SIGTERM.
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::telemetry::LogFormat;
+
+use super::ServerSettings;
 
 /// Arguments of `zimfleet server`.
 #[derive(Debug, clap::Args)]
-pub struct ServerArgs {}
+pub struct ServerArgs {
+    /// Settings file (TOML, section [server]); defaults come from config/server.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding the settings (e.g. 127.0.0.1:0 for a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
 
-pub fn main(_args: ServerArgs) -> ExitCode {
-    eprintln!("zimfleet server: not built yet");
-    ExitCode::from(2)
+pub fn main(args: ServerArgs) -> ExitCode {
+    crate::telemetry::init(args.log_format);
+    let mut settings = match ServerSettings::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zimfleet server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let handle = super::start(settings).await?;
+        // One line on stdout that scripts and tests read.
+        println!("zimfleet server listening on {}", handle.local_addr());
+        wait_for_signal().await;
+        tracing::info!("signal received: stopping");
+        handle.stop().await;
+        Ok::<(), std::io::Error>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zimfleet server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

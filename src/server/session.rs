@@ -1,0 +1,657 @@
+//! One WebSocket connection: a task on the HttpServer worker that accepted it (so sessions
+//! spread over the workers). It reads frames, answers requests through the hub, drains its
+//! outbox (pushes queued by others) and runs its own timers: the offline timeout and the
+//! token's will-expire/expiry. No per-session actor mailbox: others reach it only through its
+//! bounded [`SessionLink`].
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
+use serde::Serialize;
+
+use super::hub::{now_ms, push_bytes, Hub};
+use super::link::{CloseCmd, SessionLink};
+use crate::protocol::{
+    close_code, is_valid_id, Empty, ErrorCode, ErrorReply, HeartbeatReply, KickoutReason, Login,
+    LoginReply, Push, RenewTokenReply, ReplyFrame, Request, RoomEnterReply, RoomHeartbeatReply,
+    RoomHistoryReply, RoomMembersReply, RoomReply, ZimError, MAX_PAGE,
+};
+use crate::token::token04;
+
+/// GET /ws: upgrades and spawns the connection task on this worker.
+pub(crate) async fn ws_route(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<Hub>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, ws, stream) = actix_ws::handle(&req, body)?;
+    let max = hub.settings.limits.max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    let hub = hub.into_inner();
+    let link = hub.open_connection();
+    actix_web::rt::spawn(Connection::new(hub, link, ws).run(stream));
+    Ok(response)
+}
+
+/// The logged-in part of a connection.
+struct LoggedIn {
+    user_id: Arc<str>,
+    /// Unix seconds.
+    token_expire_at: i64,
+    will_expire_sent: bool,
+}
+
+/// How the connection ends.
+enum Ending {
+    /// Send a close frame with this code and reason, then end.
+    Close(u16, &'static str),
+    /// Push kickout, then close.
+    Kickout {
+        reason: KickoutReason,
+        code: u16,
+        ext: serde_json::Value,
+    },
+    /// End without a close frame.
+    Drop,
+    /// The peer closed or the stream ended: answer its close if it sent one.
+    PeerClosed(Option<CloseReason>),
+}
+
+/// Token bucket for message_send (6000005 when empty).
+struct SendBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct Connection {
+    hub: Arc<Hub>,
+    link: Arc<SessionLink>,
+    ws: actix_ws::Session,
+    login: Option<LoggedIn>,
+    last_frame: Instant,
+    bucket: SendBucket,
+}
+
+fn text<T: Serialize>(value: &T) -> ByteString {
+    ByteString::from(serde_json::to_string(value).expect("replies always serialise"))
+}
+
+fn ok<T: Serialize>(id: u64, body: T) -> ByteString {
+    text(&ReplyFrame::ok(id, body))
+}
+
+fn error_reply(id: u64, e: &ZimError) -> ByteString {
+    text(&ErrorReply {
+        id,
+        code: e.code,
+        msg: e.msg.clone(),
+    })
+}
+
+fn invalid(msg: impl Into<String>) -> ZimError {
+    ZimError::new(ErrorCode::INVALID_PARAMETER, msg)
+}
+
+fn ending_for(cmd: CloseCmd) -> Ending {
+    match cmd {
+        CloseCmd::Kickout { reason, code, ext } => Ending::Kickout { reason, code, ext },
+        CloseCmd::Replaced => Ending::Close(1000, "replaced by a new login from the same device"),
+        CloseCmd::Drop => Ending::Drop,
+        CloseCmd::Overflow => Ending::Close(1008, "outbound queue full"),
+        CloseCmd::Shutdown => Ending::Close(1001, "server stopping"),
+    }
+}
+
+/// Longest a closing session waits to write its last frames to a stuck socket.
+const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn now_unix() -> i64 {
+    (now_ms() / 1000) as i64
+}
+
+impl Connection {
+    fn new(hub: Arc<Hub>, link: Arc<SessionLink>, ws: actix_ws::Session) -> Self {
+        let burst = f64::from(hub.settings.limits.send_burst);
+        Self {
+            hub,
+            link,
+            ws,
+            login: None,
+            last_frame: Instant::now(),
+            bucket: SendBucket {
+                tokens: burst,
+                last: Instant::now(),
+            },
+        }
+    }
+
+    fn user(&self) -> Option<&str> {
+        self.login.as_ref().map(|l| &*l.user_id)
+    }
+
+    fn blackholed(&self) -> bool {
+        self.hub.is_blackholed(self.user())
+    }
+
+    /// When the token timer fires next (will-expire point, then expiry), if logged in.
+    fn token_deadline(&self) -> Option<Instant> {
+        let login = self.login.as_ref()?;
+        let expire_ms = login.token_expire_at.saturating_mul(1000).max(0) as u64;
+        let at_ms = if login.will_expire_sent {
+            expire_ms
+        } else {
+            expire_ms.saturating_sub(self.hub.settings.timing.token_will_expire_ahead_ms)
+        };
+        let now = now_ms();
+        Some(Instant::now() + Duration::from_millis(at_ms.saturating_sub(now)))
+    }
+
+    async fn run(mut self, mut stream: AggregatedMessageStream) {
+        let offline_timeout = self.hub.settings.timing.offline_timeout();
+        let mut offline = pin!(tokio::time::sleep(offline_timeout));
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let mut token_timer = pin!(tokio::time::sleep(far));
+        let mut token_armed_for: Option<Instant> = None;
+        let link = Arc::clone(&self.link);
+        let ending = loop {
+            let deadline = self.token_deadline();
+            if deadline != token_armed_for {
+                token_armed_for = deadline;
+                let at = deadline.unwrap_or_else(|| Instant::now() + far);
+                token_timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(at));
+            }
+            if link.has_work() {
+                if let Some(ending) = self.flush_outbox().await {
+                    break ending;
+                }
+            }
+            let step = tokio::select! {
+                biased;
+                _ = link.wait() => self.flush_outbox().await,
+                frame = stream.recv() => self.on_frame(frame).await,
+                _ = &mut offline => {
+                    let due = self.last_frame + offline_timeout;
+                    if due > Instant::now() {
+                        offline.as_mut().reset(tokio::time::Instant::from_std(due));
+                        None
+                    } else {
+                        self.hub.counters.heartbeat_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Some(Ending::Close(close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout"))
+                    }
+                }
+                _ = &mut token_timer, if token_armed_for.is_some() => self.on_token_timer().await,
+            };
+            if let Some(ending) = step {
+                break ending;
+            }
+        };
+        self.finish(ending).await;
+    }
+
+    async fn finish(mut self, ending: Ending) {
+        let blackholed = self.blackholed();
+        let user = self.login.as_ref().map(|l| Arc::clone(&l.user_id));
+        // Leave the user map first so nothing more is queued to this session.
+        self.hub.close_connection(&self.link, user.as_ref());
+        let close = |code: u16, why: &str| {
+            Some(CloseReason {
+                code: CloseCode::from(code),
+                description: Some(why.to_owned()),
+            })
+        };
+        let reason = match ending {
+            _ if blackholed => None,
+            Ending::Drop => None,
+            Ending::Close(code, why) => close(code, why),
+            Ending::Kickout { reason, code, ext } => {
+                let frame = push_bytes(&Push::Kickout { reason, ext });
+                let sent = tokio::time::timeout(FINAL_WRITE_TIMEOUT, self.ws.text(frame)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+                close(code, reason.name())
+            }
+            Ending::PeerClosed(reason) => reason.or(close(1000, "bye")),
+        };
+        tracing::debug!(
+            session = self.link.id,
+            user_id = user.as_deref(),
+            ?reason,
+            "connection ends"
+        );
+        if let Some(reason) = reason {
+            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, self.ws.close(Some(reason))).await;
+        }
+        // Dropping the session ends the response body: the TCP connection closes.
+    }
+
+    /// Sends what others queued; acts on a close command (after the frames queued before
+    /// it, unless the socket is to be dropped or its queue overflowed).
+    async fn flush_outbox(&mut self) -> Option<Ending> {
+        let (frames, close) = self.link.take();
+        if let Some(cmd @ (CloseCmd::Drop | CloseCmd::Overflow)) = close {
+            return Some(ending_for(cmd));
+        }
+        if !self.blackholed() {
+            for frame in frames {
+                if let Some(ending) = self.write(frame).await {
+                    return Some(ending);
+                }
+            }
+        }
+        close.map(ending_for)
+    }
+
+    /// Writes one frame. While the socket is stuck (a reader that stalls), a close command
+    /// (overflow, kickout, drop) still ends the wait.
+    async fn write(&mut self, frame: ByteString) -> Option<Ending> {
+        let link = Arc::clone(&self.link);
+        tokio::select! {
+            biased;
+            sent = self.ws.text(frame) => sent.err().map(|_| Ending::Drop),
+            cmd = link.close_requested() => Some(ending_for(cmd)),
+        }
+    }
+
+    async fn send(&mut self, frame: ByteString) -> Option<Ending> {
+        if self.blackholed() {
+            return None;
+        }
+        self.write(frame).await
+    }
+
+    async fn on_token_timer(&mut self) -> Option<Ending> {
+        let ahead = self.hub.settings.timing.token_will_expire_ahead_ms;
+        let login = self.login.as_mut()?;
+        let expire_ms = login.token_expire_at.saturating_mul(1000).max(0) as u64;
+        let now = now_ms();
+        if now >= expire_ms {
+            self.hub
+                .counters
+                .kickouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Some(Ending::Kickout {
+                reason: KickoutReason::TokenExpired,
+                code: close_code::TOKEN_EXPIRED,
+                ext: serde_json::json!({"reason": "token expired"}),
+            });
+        }
+        if !login.will_expire_sent && now + ahead >= expire_ms {
+            login.will_expire_sent = true;
+            let remaining_secs = (expire_ms - now + 500) / 1000;
+            return self
+                .send(push_bytes(&Push::TokenWillExpire { remaining_secs }))
+                .await;
+        }
+        None
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<AggregatedMessage, ProtocolError>>,
+    ) -> Option<Ending> {
+        let frame = match frame {
+            None => return Some(Ending::PeerClosed(None)),
+            Some(Err(ProtocolError::Overflow)) => {
+                self.bad_frame();
+                return Some(Ending::Close(close_code::TOO_BIG, "frame too large"));
+            }
+            Some(Err(_)) => {
+                self.bad_frame();
+                return Some(Ending::Close(1002, "websocket protocol error"));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        if self.blackholed() {
+            // A network outage as the client sees it: the frame never arrived.
+            return None;
+        }
+        self.last_frame = Instant::now();
+        match frame {
+            AggregatedMessage::Text(text) => self.on_text(&text).await,
+            AggregatedMessage::Binary(_) => {
+                self.bad_frame();
+                Some(Ending::Close(1003, "binary frames are not supported"))
+            }
+            AggregatedMessage::Ping(payload) => {
+                if self.ws.pong(&payload).await.is_err() {
+                    return Some(Ending::Drop);
+                }
+                None
+            }
+            AggregatedMessage::Pong(_) => None,
+            AggregatedMessage::Close(reason) => Some(Ending::PeerClosed(reason)),
+        }
+    }
+
+    fn bad_frame(&self) {
+        self.hub
+            .counters
+            .bad_frames
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn on_text(&mut self, text: &str) -> Option<Ending> {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                self.bad_frame();
+                return Some(Ending::Close(
+                    close_code::INVALID_PAYLOAD,
+                    "frame is not valid JSON",
+                ));
+            }
+        };
+        let Some(object) = value.as_object() else {
+            self.bad_frame();
+            return Some(Ending::Close(
+                close_code::INVALID_PAYLOAD,
+                "frame is not a JSON object",
+            ));
+        };
+        let Some(id) = object.get("id").and_then(serde_json::Value::as_u64) else {
+            self.bad_frame();
+            return self
+                .send(error_reply(
+                    0,
+                    &invalid("id is missing or not an unsigned integer"),
+                ))
+                .await;
+        };
+        let op_known = object
+            .get("op")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|op| crate::protocol::OPS.contains(&op));
+        let request: Request = match serde_json::from_value(value) {
+            Ok(r) => r,
+            Err(e) => {
+                self.bad_frame();
+                let msg = if op_known {
+                    format!("invalid field: {e}")
+                } else {
+                    "unknown op".to_owned()
+                };
+                return self.send(error_reply(id, &invalid(msg))).await;
+            }
+        };
+        if self.login.is_none() && !matches!(request, Request::Login(_)) {
+            let e = ZimError::new(ErrorCode::NOT_LOGGED_IN, "login must be the first request");
+            return self.send(error_reply(id, &e)).await;
+        }
+        let reply = match request {
+            Request::Login(login) => return self.on_login(id, login).await,
+            Request::Logout => {
+                let user = Arc::clone(&self.login.as_ref()?.user_id);
+                self.hub.logout(&user, &self.link);
+                self.login = None;
+                if let Some(end) = self.send(ok(id, Empty {})).await {
+                    return Some(end);
+                }
+                return Some(Ending::Close(1000, "logged out"));
+            }
+            Request::Heartbeat => Ok(ok(
+                id,
+                HeartbeatReply {
+                    server_time_ms: now_ms(),
+                },
+            )),
+            Request::RenewToken(renew) => {
+                self.check_token(renew.token.expose(), false).map(|expire| {
+                    if let Some(login) = self.login.as_mut() {
+                        login.token_expire_at = expire;
+                        login.will_expire_sent = false;
+                    }
+                    ok(
+                        id,
+                        RenewTokenReply {
+                            token_expire_at: expire,
+                        },
+                    )
+                })
+            }
+            other => self.room_or_message(id, other),
+        };
+        let frame = reply.unwrap_or_else(|e| error_reply(id, &e));
+        let end = self.send(frame).await;
+        if end.is_none() {
+            // A renew may have moved the will-expire point into the past: push at once.
+            if let Some(login) = &self.login {
+                if !login.will_expire_sent {
+                    return self.on_token_timer().await;
+                }
+            }
+        }
+        end
+    }
+
+    /// Ops that need a logged-in user and only the hub.
+    fn room_or_message(&mut self, id: u64, request: Request) -> Result<ByteString, ZimError> {
+        let user = Arc::clone(&self.login.as_ref().expect("checked by caller").user_id);
+        let hub = &self.hub;
+        let room_id_ok = |room_id: &str| {
+            if is_valid_id(room_id) {
+                Ok(())
+            } else {
+                Err(invalid("room_id is not a valid id"))
+            }
+        };
+        let page_limit = |limit: Option<u32>| match limit {
+            None => Ok(MAX_PAGE as usize),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as usize),
+            Some(_) => Err(invalid("limit must be 1 to 100")),
+        };
+        match request {
+            Request::RoomCreate(req) | Request::RoomEnter(req) if !is_valid_id(&req.room_id) => {
+                Err(invalid("room_id is not a valid id"))
+            }
+            Request::RoomCreate(req) => {
+                let (room, _) = hub.room_create(&user, req, false)?;
+                Ok(ok(id, RoomReply { room }))
+            }
+            Request::RoomEnter(req) => {
+                let (room, created) = hub.room_create(&user, req, true)?;
+                Ok(ok(id, RoomEnterReply { room, created }))
+            }
+            Request::RoomJoin(req) => {
+                room_id_ok(&req.room_id)?;
+                let room = hub.room_join(&user, &req.room_id)?;
+                Ok(ok(id, RoomReply { room }))
+            }
+            Request::RoomLeave(req) => {
+                room_id_ok(&req.room_id)?;
+                hub.room_leave(&user, &req.room_id)?;
+                Ok(ok(id, Empty {}))
+            }
+            Request::RoomHeartbeat(req) => {
+                room_id_ok(&req.room_id)?;
+                let member_count = hub.room_heartbeat(&user, &req.room_id)?;
+                Ok(ok(id, RoomHeartbeatReply { member_count }))
+            }
+            Request::RoomMembers(req) => {
+                room_id_ok(&req.room_id)?;
+                let limit = page_limit(req.limit)?;
+                if req.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+                    return Err(invalid("cursor is not valid"));
+                }
+                let (members, next_cursor) =
+                    hub.room_members(&user, &req.room_id, req.cursor.as_deref(), limit)?;
+                Ok(ok(
+                    id,
+                    RoomMembersReply {
+                        members,
+                        next_cursor,
+                    },
+                ))
+            }
+            Request::RoomHistory(req) => {
+                room_id_ok(&req.room_id)?;
+                let limit = page_limit(req.limit)?;
+                let (messages, complete) =
+                    hub.room_history(&user, &req.room_id, req.after_seq, limit)?;
+                let messages = messages.iter().map(|m| (**m).clone()).collect();
+                Ok(ok(id, RoomHistoryReply { messages, complete }))
+            }
+            Request::MessageSend(req) => {
+                hub.check_message(&req)?;
+                if !self.take_send_token() {
+                    return Err(ZimError::new(
+                        ErrorCode::SERVER_FREQUENCY_LIMIT,
+                        "sending too fast",
+                    ));
+                }
+                let reply = self.hub.send_message(&user, req)?;
+                Ok(ok(id, reply))
+            }
+            Request::Login(_) | Request::Logout | Request::Heartbeat | Request::RenewToken(_) => {
+                Err(ZimError::new(
+                    ErrorCode::SERVER_INTERNAL,
+                    "op routed wrongly",
+                ))
+            }
+        }
+    }
+
+    fn take_send_token(&mut self) -> bool {
+        let limits = &self.hub.settings.limits;
+        if limits.send_rate_per_sec == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        let refill = now.duration_since(self.bucket.last).as_secs_f64()
+            * f64::from(limits.send_rate_per_sec);
+        self.bucket.tokens = (self.bucket.tokens + refill).min(f64::from(limits.send_burst));
+        self.bucket.last = now;
+        if self.bucket.tokens >= 1.0 {
+            self.bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Verifies a token for this connection's user (or `for_user` at login); returns its
+    /// expiry. At login the lifetime rules apply too.
+    fn check_token_for(&self, token: &str, user_id: &str, at_login: bool) -> Result<i64, ZimError> {
+        let settings = &self.hub.settings;
+        let claims = token04::verify(token, &settings.server_secret)
+            .map_err(|e| ZimError::new(e.code(), e.to_string()))?;
+        if claims.app_id != settings.app_id {
+            return Err(ZimError::new(
+                ErrorCode::TOKEN_INVALID,
+                "token is for another app",
+            ));
+        }
+        if claims.user_id != user_id {
+            return Err(ZimError::new(
+                ErrorCode::TOKEN_INVALID,
+                "token is for another user",
+            ));
+        }
+        let left = claims.expire - now_unix();
+        if left <= 0 {
+            return Err(ZimError::new(ErrorCode::TOKEN_EXPIRED, "token expired"));
+        }
+        if at_login {
+            if left < settings.tokens.min_lifetime_secs {
+                return Err(ZimError::from_code(ErrorCode::TOKEN_TOO_SHORT_LIFETIME));
+            }
+            if left > settings.tokens.max_lifetime_secs {
+                return Err(ZimError::from_code(ErrorCode::TOKEN_TOO_LONG_LIFETIME));
+            }
+        }
+        Ok(claims.expire)
+    }
+
+    fn check_token(&self, token: &str, at_login: bool) -> Result<i64, ZimError> {
+        let user = self.user().unwrap_or_default().to_owned();
+        self.check_token_for(token, &user, at_login)
+    }
+
+    async fn on_login(&mut self, id: u64, login: Login) -> Option<Ending> {
+        if self.hub.is_blackholed(Some(&login.user_id)) {
+            // Its new login hangs: no answer.
+            return None;
+        }
+        let refused = |e: ZimError| {
+            self.hub
+                .counters
+                .logins_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            error_reply(id, &e)
+        };
+        if !is_valid_id(&login.user_id) {
+            let frame = refused(invalid("user_id is not a valid id"));
+            return self.send(frame).await;
+        }
+        if login.device_id.is_empty() || login.device_id.len() > 128 {
+            let frame = refused(invalid("device_id must be 1 to 128 bytes"));
+            return self.send(frame).await;
+        }
+        if login.user_name.as_ref().is_some_and(|n| n.len() > 256) {
+            let frame = refused(invalid("user_name is longer than 256 bytes"));
+            return self.send(frame).await;
+        }
+        if let Some(current) = self.user() {
+            if current != login.user_id {
+                let e = ZimError::new(
+                    ErrorCode::LOGGED_IN_AS_OTHER_USER,
+                    "this connection is logged in as another user",
+                );
+                let frame = refused(e);
+                return self.send(frame).await;
+            }
+        }
+        let expire = match self.check_token_for(login.token.expose(), &login.user_id, true) {
+            Ok(expire) => expire,
+            Err(e) => {
+                tracing::debug!(user_id = %login.user_id, code = e.code.number(), "login refused");
+                let frame = refused(e);
+                return self.send(frame).await;
+            }
+        };
+        let user_id: Arc<str> = match &self.login {
+            Some(l) => Arc::clone(&l.user_id),
+            None => Arc::from(login.user_id.as_str()),
+        };
+        let registered = self.hub.register(
+            &user_id,
+            login.user_name.as_deref(),
+            &login.device_id,
+            &self.link,
+        );
+        self.login = Some(LoggedIn {
+            user_id,
+            token_expire_at: expire,
+            will_expire_sent: false,
+        });
+        let timing = &self.hub.settings.timing;
+        let reply = ok(
+            id,
+            LoginReply {
+                session_id: format!("s{}", self.link.id),
+                server_time_ms: now_ms(),
+                token_expire_at: expire,
+                heartbeat_interval_ms: timing.heartbeat_interval_ms,
+                room_heartbeat_interval_ms: timing.room_heartbeat_interval_ms,
+            },
+        );
+        if let Some(end) = self.send(reply).await {
+            return Some(end);
+        }
+        for frame in registered.offline {
+            if let Some(end) = self.send(frame).await {
+                return Some(end);
+            }
+        }
+        self.on_token_timer().await
+    }
+}

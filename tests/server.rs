@@ -1,0 +1,1639 @@
+//! The reference server over real WebSockets: every op, every error code, every admin fault,
+//! the timing rules with millisecond timings. Each test starts its own server on 127.0.0.1:0.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{json, Value};
+use zimfleet::protocol::{KickoutReason, Secret};
+use zimfleet::server::{start, FaultTarget, ServerHandle, ServerSettings};
+use zimfleet::token::token04;
+
+/// Longest any single expected event may take.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// What the server sent.
+#[derive(Debug)]
+enum Got {
+    Json(Value),
+    /// A close frame with its code.
+    Close(Option<u16>),
+    /// The connection ended without a close frame.
+    End,
+}
+
+struct Ws {
+    framed: Framed<BoxedSocket, Codec>,
+    next_id: u64,
+    /// Pushes and replies seen while waiting for something else.
+    pending: VecDeque<Value>,
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder()
+        .max_http_version(awc::http::Version::HTTP_11)
+        .connector(awc::Connector::new().limit(0))
+        .finish()
+}
+
+impl Ws {
+    async fn connect(server: &ServerHandle) -> Ws {
+        let (_resp, framed) = client()
+            .ws(server.ws_url())
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("websocket connects");
+        Ws {
+            framed,
+            next_id: 1,
+            pending: VecDeque::new(),
+        }
+    }
+
+    async fn send_raw(&mut self, msg: Message) {
+        self.framed.send(msg).await.expect("send");
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        self.send_raw(Message::Text(text.to_owned().into())).await;
+    }
+
+    /// Next frame from the server, answering pings, within `WAIT`.
+    async fn next(&mut self) -> Got {
+        self.next_within(WAIT)
+            .await
+            .expect("server answered within the deadline")
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> Option<Got> {
+        if let Some(v) = self.pending.pop_front() {
+            return Some(Got::Json(v));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next())
+                .await
+                .ok()?;
+            match frame {
+                None | Some(Err(_)) => return Some(Got::End),
+                Some(Ok(Frame::Text(bytes))) => {
+                    return Some(Got::Json(
+                        serde_json::from_slice(&bytes).expect("server sends JSON"),
+                    ))
+                }
+                Some(Ok(Frame::Close(reason))) => {
+                    return Some(Got::Close(reason.map(|r| u16::from(r.code))))
+                }
+                Some(Ok(Frame::Ping(p))) => self.send_raw(Message::Pong(p)).await,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Sends `{"id", "op", ...fields}` and waits for its reply; other frames are kept.
+    async fn request(&mut self, op: &str, fields: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut frame = fields;
+        frame["id"] = json!(id);
+        frame["op"] = json!(op);
+        self.send_text(&frame.to_string()).await;
+        self.reply_to(id).await
+    }
+
+    async fn reply_to(&mut self, id: u64) -> Value {
+        let mut seen = VecDeque::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let got = match self.framed_next(left).await {
+                Some(got) => got,
+                None => panic!("no reply to request {id}; saw {seen:?}"),
+            };
+            match got {
+                Got::Json(v) if v["id"] == json!(id) && v.get("push").is_none() => {
+                    self.pending.extend(seen);
+                    return v;
+                }
+                Got::Json(v) => seen.push_back(v),
+                other => panic!("connection ended waiting for reply {id}: {other:?}; saw {seen:?}"),
+            }
+        }
+    }
+
+    /// Like `next_within` but never takes from `pending`.
+    async fn framed_next(&mut self, wait: Duration) -> Option<Got> {
+        let pending = std::mem::take(&mut self.pending);
+        let got = self.next_within(wait).await;
+        self.pending = pending;
+        got
+    }
+
+    /// Waits for the push named `name`; other pushes before it are discarded.
+    async fn push(&mut self, name: &str) -> Value {
+        loop {
+            match self.next().await {
+                Got::Json(v) if v["push"] == json!(name) => return v,
+                Got::Json(_) => {}
+                other => panic!("connection ended waiting for push {name}: {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives within `wait`.
+    async fn silent_for(&mut self, wait: Duration) {
+        if let Some(got) = self.next_within(wait).await {
+            panic!("expected silence, got {got:?}");
+        }
+    }
+
+    /// Waits for the close frame (pushes before it are discarded) and returns its code.
+    async fn closed(&mut self) -> Got {
+        loop {
+            match self.next().await {
+                Got::Json(_) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+fn code(v: &Value) -> u64 {
+    v["code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no code in {v}"))
+}
+
+fn assert_error(v: &Value, expected: u64) {
+    assert_eq!(code(v), expected, "{v}");
+    assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+async fn server() -> ServerHandle {
+    server_with(|_| {}).await
+}
+
+async fn server_with(tweak: impl FnOnce(&mut ServerSettings)) -> ServerHandle {
+    let mut settings = ServerSettings::for_tests();
+    tweak(&mut settings);
+    start(settings).await.expect("server starts")
+}
+
+fn token(server: &ServerHandle, user: &str, ttl_secs: i64) -> String {
+    server
+        .admin()
+        .mint_token(user, ttl_secs)
+        .expect("mint")
+        .0
+        .expose()
+        .to_owned()
+}
+
+async fn login_with(ws: &mut Ws, user: &str, device: &str, token: &str) -> Value {
+    ws.request(
+        "login",
+        json!({"user_id": user, "user_name": format!("name-{user}"), "token": token, "device_id": device}),
+    )
+    .await
+}
+
+/// A connection logged in as `user` from device `d-<user>`.
+async fn online(server: &ServerHandle, user: &str) -> Ws {
+    online_from(server, user, &format!("d-{user}")).await
+}
+
+async fn online_from(server: &ServerHandle, user: &str, device: &str) -> Ws {
+    let mut ws = Ws::connect(server).await;
+    let reply = login_with(&mut ws, user, device, &token(server, user, 3600)).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    ws
+}
+
+async fn heartbeat_ok(ws: &mut Ws) {
+    let reply = ws.request("heartbeat", json!({})).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert!(reply["server_time_ms"].as_u64().unwrap() > 1_600_000_000_000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+#[actix_rt::test]
+async fn login_reply_carries_session_and_timings() {
+    let server = server().await;
+    let mut ws = Ws::connect(&server).await;
+    let (tok, expire) = server.admin().mint_token("alice", 600).unwrap();
+    let reply = login_with(&mut ws, "alice", "d1", tok.expose()).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert!(reply["session_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(reply["token_expire_at"], json!(expire));
+    assert_eq!(reply["heartbeat_interval_ms"], json!(100));
+    assert_eq!(reply["room_heartbeat_interval_ms"], json!(100));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let server_ms = reply["server_time_ms"].as_u64().unwrap();
+    assert!(
+        server_ms.abs_diff(now_ms) < 5_000,
+        "{server_ms} vs {now_ms}"
+    );
+    heartbeat_ok(&mut ws).await;
+    let stats = server.admin().stats();
+    assert_eq!(
+        (stats.sessions, stats.users_online, stats.logins_ok),
+        (1, 1, 1)
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn first_request_must_be_login() {
+    let server = server().await;
+    let mut ws = Ws::connect(&server).await;
+    let reply = ws.request("heartbeat", json!({})).await;
+    assert_error(&reply, 6000121);
+    let reply = ws.request("room_join", json!({"room_id": "r"})).await;
+    assert_error(&reply, 6000121);
+    // the connection is kept: login still works
+    let reply = login_with(&mut ws, "bob", "d", &token(&server, "bob", 600)).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    heartbeat_ok(&mut ws).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn login_refuses_bad_ids_and_tokens_with_exact_codes() {
+    let server = server_with(|s| s.tokens.min_lifetime_secs = 30).await;
+    let mut ws = Ws::connect(&server).await;
+    let good = token(&server, "carol", 600);
+    let cases: Vec<(Value, u64, &str)> = vec![
+        (
+            json!({"user_id": "bad id", "token": good, "device_id": "d"}),
+            6000001,
+            "user_id",
+        ),
+        (
+            json!({"user_id": "x".repeat(33), "token": good, "device_id": "d"}),
+            6000001,
+            "user_id",
+        ),
+        (
+            json!({"user_id": "", "token": good, "device_id": "d"}),
+            6000001,
+            "user_id",
+        ),
+        (
+            json!({"user_id": "carol", "token": good, "device_id": ""}),
+            6000001,
+            "device_id",
+        ),
+        (
+            json!({"user_id": "carol", "token": good}),
+            6000001,
+            "device_id",
+        ),
+        (
+            json!({"user_id": "carol", "token": 5, "device_id": "d"}),
+            6000001,
+            "invalid field",
+        ),
+        (
+            json!({"user_id": "carol", "token": "04garbage", "device_id": "d"}),
+            6000103,
+            "base64",
+        ),
+        (
+            json!({"user_id": "carol", "token": good.replacen("04", "05", 1), "device_id": "d"}),
+            6000107,
+            "version",
+        ),
+        (
+            json!({"user_id": "carol", "token": token(&server, "dave", 600), "device_id": "d"}),
+            6000103,
+            "another user",
+        ),
+        (
+            json!({"user_id": "carol", "token": token(&server, "carol", -5), "device_id": "d"}),
+            6000106,
+            "expired",
+        ),
+        (
+            json!({"user_id": "carol", "token": token(&server, "carol", 10), "device_id": "d"}),
+            6000108,
+            "short",
+        ),
+        (
+            json!({"user_id": "carol", "token": token(&server, "carol", 25 * 24 * 3600), "device_id": "d"}),
+            6000109,
+            "long",
+        ),
+    ];
+    for (fields, expected, words) in cases {
+        let reply = ws.request("login", fields.clone()).await;
+        assert_error(&reply, expected);
+        assert!(
+            reply["msg"].as_str().unwrap().contains(words),
+            "{fields} -> {reply} should mention {words}"
+        );
+    }
+    // a token of another app (same secret)
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let other_app = token04::generate(99, "carol", &secret, 600).unwrap();
+    let reply = login_with(&mut ws, "carol", "d", other_app.expose()).await;
+    assert_error(&reply, 6000103);
+    assert!(
+        reply["msg"].as_str().unwrap().contains("another app"),
+        "{reply}"
+    );
+    // a token made with another secret
+    let other_secret = Secret::from("00000000000000000000000000000000");
+    let forged = token04::generate(1, "carol", &other_secret, 600).unwrap();
+    let reply = login_with(&mut ws, "carol", "d", forged.expose()).await;
+    assert_error(&reply, 6000103);
+    // a CBC (legacy) token is accepted
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = token04::Claims {
+        app_id: 1,
+        user_id: "carol".into(),
+        nonce: 5,
+        ctime: now,
+        expire: now + 600,
+        payload: String::new(),
+    };
+    let cbc = token04::encode(&claims, &secret, token04::Layout::Cbc, b"0123456789abcdef").unwrap();
+    let reply = login_with(&mut ws, "carol", "d", &cbc).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(reply["token_expire_at"], json!(now + 600));
+    // the two frames that fail to parse are answered before any login check
+    assert_eq!(server.admin().stats().logins_refused, 12);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn login_as_another_user_on_a_connection_is_refused() {
+    let server = server().await;
+    let mut ws = online(&server, "erin").await;
+    let reply = login_with(&mut ws, "frank", "d", &token(&server, "frank", 600)).await;
+    assert_error(&reply, 6000111);
+    // same user again: accepted (a re-login on the same connection)
+    let reply = login_with(&mut ws, "erin", "d-erin", &token(&server, "erin", 600)).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    heartbeat_ok(&mut ws).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
+    let server = server().await;
+    let mut bystander = online(&server, "calm").await;
+    let cases: Vec<(fn() -> Message, u16)> = vec![
+        (|| Message::Text("{not json".into()), 1007),
+        (|| Message::Text("[1,2,3]".into()), 1007),
+        (|| Message::Text("42".into()), 1007),
+        (|| Message::Binary(vec![1u8, 2, 3].into()), 1003),
+        (|| Message::Text("x".repeat(70 * 1024).into()), 1009),
+    ];
+    for (msg, expected) in cases {
+        // before and after login
+        for logged_in in [false, true] {
+            let mut ws = if logged_in {
+                online(&server, "rude").await
+            } else {
+                Ws::connect(&server).await
+            };
+            ws.send_raw(msg()).await;
+            match ws.closed().await {
+                Got::Close(Some(code)) => assert_eq!(code, expected, "{:?}", msg()),
+                other => panic!("{:?}: expected close {expected}, got {other:?}", msg()),
+            }
+            heartbeat_ok(&mut bystander).await;
+        }
+    }
+    assert_eq!(server.admin().stats().bad_frames, 10);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
+    let server = server().await;
+    let mut ws = online(&server, "gina").await;
+    let reply = ws.request("dance", json!({})).await;
+    assert_error(&reply, 6000001);
+    assert_eq!(reply["msg"], json!("unknown op"));
+    let reply = ws.request("room_join", json!({})).await;
+    assert_error(&reply, 6000001);
+    assert!(
+        reply["msg"].as_str().unwrap().contains("room_id"),
+        "{reply}"
+    );
+    let reply = ws.request("room_join", json!({"room_id": 5})).await;
+    assert_error(&reply, 6000001);
+    let reply = ws
+        .request("room_history", json!({"room_id": "r", "after_seq": -1}))
+        .await;
+    assert_error(&reply, 6000001);
+    // no id: answered with id 0
+    ws.send_text(r#"{"op":"heartbeat"}"#).await;
+    let reply = ws.reply_to(0).await;
+    assert_error(&reply, 6000001);
+    ws.send_text(r#"{"id":"seven","op":"heartbeat"}"#).await;
+    let reply = ws.reply_to(0).await;
+    assert_error(&reply, 6000001);
+    // unknown fields are ignored
+    let reply = ws.request("heartbeat", json!({"extra": [1, 2]})).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    heartbeat_ok(&mut ws).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn another_device_kicks_the_older_session() {
+    let server = server().await;
+    let mut old = online_from(&server, "hal", "phone").await;
+    let _new = online_from(&server, "hal", "tablet").await;
+    let push = old.push("kickout").await;
+    assert_eq!(push["reason"], json!(4), "{push}");
+    assert!(matches!(old.closed().await, Got::Close(Some(4004))));
+    assert_eq!(server.admin().stats().users_online, 1);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_same_device_replaces_silently_and_keeps_rooms() {
+    let server = server().await;
+    let mut old = online_from(&server, "ivy", "phone").await;
+    let reply = old
+        .request("room_create", json!({"room_id": "ivy-room"}))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    let mut new = online_from(&server, "ivy", "phone").await;
+    match old.closed().await {
+        Got::Close(Some(1000)) => {}
+        other => panic!("expected close 1000, got {other:?}"),
+    }
+    let reply = new
+        .request("room_heartbeat", json!({"room_id": "ivy-room"}))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(reply["member_count"], json!(1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn silence_closes_with_4001_and_frames_keep_the_session() {
+    let server = server_with(|s| s.timing.offline_timeout_ms = 400).await;
+    let mut quiet = online(&server, "quiet").await;
+    let mut chatty = online(&server, "chatty").await;
+    let started = std::time::Instant::now();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        heartbeat_ok(&mut chatty).await;
+    }
+    match quiet.closed().await {
+        Got::Close(Some(4001)) => {}
+        other => panic!("expected 4001, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(350));
+    heartbeat_ok(&mut chatty).await;
+    assert_eq!(server.admin().stats().heartbeat_timeouts, 1);
+    // a connection that never logs in is closed the same way
+    let mut idle = Ws::connect(&server).await;
+    assert!(matches!(idle.closed().await, Got::Close(Some(4001))));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn logout_ends_rooms_and_closes() {
+    let server = server().await;
+    let mut a = online(&server, "lou").await;
+    let mut b = online(&server, "max").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "lr"})).await),
+        0
+    );
+    assert_eq!(
+        code(&b.request("room_join", json!({"room_id": "lr"})).await),
+        0
+    );
+    let reply = b.request("logout", json!({})).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert!(matches!(b.closed().await, Got::Close(Some(1000))));
+    let left = a.push("room_member_left").await;
+    assert_eq!(left["members"][0]["user_id"], json!("max"));
+    assert_eq!(server.admin().stats().users_online, 1);
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+#[actix_rt::test]
+async fn renew_token_moves_expiry_and_checks_the_user() {
+    let server = server().await;
+    let mut ws = online(&server, "nina").await;
+    let (fresh, expire) = server.admin().mint_token("nina", 7200).unwrap();
+    let reply = ws
+        .request("renew_token", json!({"token": fresh.expose()}))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(reply["token_expire_at"], json!(expire));
+    let reply = ws
+        .request(
+            "renew_token",
+            json!({"token": token(&server, "oscar", 600)}),
+        )
+        .await;
+    assert_error(&reply, 6000103);
+    let reply = ws
+        .request("renew_token", json!({"token": token(&server, "nina", -1)}))
+        .await;
+    assert_error(&reply, 6000106);
+    let reply = ws.request("renew_token", json!({"token": "04xx"})).await;
+    assert_error(&reply, 6000103);
+    let reply = ws.request("renew_token", json!({})).await;
+    assert_error(&reply, 6000001);
+    heartbeat_ok(&mut ws).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn token_will_expire_then_kickout_at_expiry() {
+    let server = server().await; // will-expire 1 s ahead
+    let mut ws = Ws::connect(&server).await;
+    let reply = login_with(&mut ws, "pat", "d", &token(&server, "pat", 2)).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    let push = ws.push("token_will_expire").await;
+    let remaining = push["remaining_secs"].as_u64().unwrap();
+    assert!((1..=2).contains(&remaining), "{push}");
+    // keep the session alive with heartbeats until the expiry kicks it out
+    loop {
+        let id = ws.next_id;
+        ws.next_id += 1;
+        ws.send_text(&json!({"id": id, "op": "heartbeat"}).to_string())
+            .await;
+        match ws.next().await {
+            Got::Json(v) if v["push"] == json!("kickout") => {
+                assert_eq!(v["reason"], json!(5), "{v}");
+                break;
+            }
+            Got::Json(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("expected kickout, got {other:?}"),
+        }
+    }
+    assert!(matches!(ws.closed().await, Got::Close(Some(4005))));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn token_will_expire_comes_at_once_when_less_is_left_and_renew_saves_the_session() {
+    let server = server_with(|s| s.timing.token_will_expire_ahead_ms = 30_000).await;
+    let mut ws = Ws::connect(&server).await;
+    let reply = login_with(&mut ws, "quinn", "d", &token(&server, "quinn", 3)).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    let push = ws.push("token_will_expire").await;
+    let remaining = push["remaining_secs"].as_u64().unwrap();
+    assert!((2..=3).contains(&remaining), "{push}");
+    let reply = ws
+        .request(
+            "renew_token",
+            json!({"token": token(&server, "quinn", 600)}),
+        )
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    // the renewed token is also within 30 s ahead? no: 600 s left, so no push; and no kickout
+    // at the old expiry
+    for _ in 0..35 {
+        heartbeat_ok(&mut ws).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ws.pending.iter().all(|v| v["push"] != json!("kickout")));
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rooms
+
+#[actix_rt::test]
+async fn room_ops_and_their_errors() {
+    let server = server().await;
+    let mut a = online(&server, "ann").await;
+    let mut b = online(&server, "ben").await;
+    let reply = a
+        .request(
+            "room_create",
+            json!({"room_id": "r1", "room_name": "Room one", "attributes": {"k": "v"}}),
+        )
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(
+        reply["room"],
+        json!({"room_id": "r1", "room_name": "Room one", "member_count": 1, "attributes": {"k": "v"}})
+    );
+    assert_error(
+        &b.request("room_create", json!({"room_id": "r1"})).await,
+        6000323,
+    );
+    assert_error(
+        &b.request("room_join", json!({"room_id": "nope"})).await,
+        6000322,
+    );
+    assert_error(
+        &b.request("room_join", json!({"room_id": "bad id"})).await,
+        6000001,
+    );
+    assert_error(
+        &b.request("room_create", json!({"room_id": ""})).await,
+        6000001,
+    );
+    assert_error(
+        &b.request(
+            "room_create",
+            json!({"room_id": "r9", "destroy_delay_secs": 10801}),
+        )
+        .await,
+        6000001,
+    );
+    let reply = b.request("room_join", json!({"room_id": "r1"})).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(reply["room"]["member_count"], json!(2));
+    let joined = a.push("room_member_joined").await;
+    assert_eq!(
+        joined,
+        json!({"push": "room_member_joined", "room_id": "r1",
+               "members": [{"user_id": "ben", "user_name": "name-ben"}]})
+    );
+    assert_error(
+        &b.request("room_join", json!({"room_id": "r1"})).await,
+        6000320,
+    );
+    let reply = b.request("room_heartbeat", json!({"room_id": "r1"})).await;
+    assert_eq!(reply["member_count"], json!(2), "{reply}");
+    assert_error(
+        &b.request("room_heartbeat", json!({"room_id": "nope"}))
+            .await,
+        6000322,
+    );
+    let reply = a.request("room_members", json!({"room_id": "r1"})).await;
+    assert_eq!(
+        reply["members"],
+        json!([{"user_id": "ann", "user_name": "name-ann"}, {"user_id": "ben", "user_name": "name-ben"}])
+    );
+    assert_eq!(reply["next_cursor"], Value::Null);
+    assert_error(
+        &a.request("room_members", json!({"room_id": "r1", "limit": 101}))
+            .await,
+        6000001,
+    );
+    assert_error(
+        &a.request("room_members", json!({"room_id": "r1", "limit": 0}))
+            .await,
+        6000001,
+    );
+    assert_error(
+        &a.request("room_members", json!({"room_id": "nope"})).await,
+        6000321,
+    );
+    let reply = b.request("room_leave", json!({"room_id": "r1"})).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    let left = a.push("room_member_left").await;
+    assert_eq!(
+        left["members"],
+        json!([{"user_id": "ben", "user_name": "name-ben"}])
+    );
+    assert_error(
+        &b.request("room_leave", json!({"room_id": "r1"})).await,
+        6000321,
+    );
+    assert_error(
+        &b.request("room_heartbeat", json!({"room_id": "r1"})).await,
+        6000321,
+    );
+    assert_error(
+        &b.request("room_members", json!({"room_id": "r1"})).await,
+        6000321,
+    );
+    assert_error(
+        &b.request("room_history", json!({"room_id": "r1", "after_seq": 0}))
+            .await,
+        6000321,
+    );
+    assert_error(
+        &b.request("room_history", json!({"room_id": "nope", "after_seq": 0}))
+            .await,
+        6000322,
+    );
+    // the last member leaves: the room (delay 0) is gone at once
+    assert_eq!(
+        code(&a.request("room_leave", json!({"room_id": "r1"})).await),
+        0
+    );
+    assert_error(
+        &b.request("room_join", json!({"room_id": "r1"})).await,
+        6000322,
+    );
+    assert_eq!(server.admin().stats().rooms, 0);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn room_enter_creates_or_joins_and_first_creator_wins() {
+    let server = server().await;
+    let mut a = online(&server, "cat").await;
+    let mut b = online(&server, "dan").await;
+    let reply = a
+        .request("room_enter", json!({"room_id": "e1", "room_name": "first"}))
+        .await;
+    assert_eq!(
+        (code(&reply), &reply["created"]),
+        (0, &json!(true)),
+        "{reply}"
+    );
+    let reply = b
+        .request(
+            "room_enter",
+            json!({"room_id": "e1", "room_name": "second"}),
+        )
+        .await;
+    assert_eq!(
+        (code(&reply), &reply["created"]),
+        (0, &json!(false)),
+        "{reply}"
+    );
+    assert_eq!(reply["room"]["room_name"], json!("first"));
+    assert_eq!(reply["room"]["member_count"], json!(2));
+    // entering again as a member is fine
+    let reply = b.request("room_enter", json!({"room_id": "e1"})).await;
+    assert_eq!(
+        (code(&reply), &reply["created"]),
+        (0, &json!(false)),
+        "{reply}"
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn rooms_per_user_limit_is_6000325() {
+    let server = server_with(|s| s.limits.rooms_per_user = 2).await;
+    let mut a = online(&server, "eve").await;
+    let mut b = online(&server, "fay").await;
+    let mut c = online(&server, "gus").await;
+    for room in ["l1", "l2"] {
+        assert_eq!(
+            code(&b.request("room_create", json!({"room_id": room})).await),
+            0
+        );
+    }
+    assert_eq!(
+        code(&c.request("room_create", json!({"room_id": "l3"})).await),
+        0
+    );
+    assert_eq!(
+        code(&a.request("room_join", json!({"room_id": "l1"})).await),
+        0
+    );
+    assert_eq!(
+        code(&a.request("room_enter", json!({"room_id": "l2"})).await),
+        0
+    );
+    assert_error(
+        &a.request("room_join", json!({"room_id": "l3"})).await,
+        6000325,
+    );
+    assert_error(
+        &a.request("room_enter", json!({"room_id": "l3"})).await,
+        6000325,
+    );
+    assert_error(
+        &a.request("room_create", json!({"room_id": "l4"})).await,
+        6000325,
+    );
+    assert_error(
+        &a.request("room_enter", json!({"room_id": "l5"})).await,
+        6000325,
+    );
+    assert_eq!(
+        server.admin().stats().rooms,
+        3,
+        "failed creates leave no room behind"
+    );
+    assert_eq!(
+        code(&a.request("room_leave", json!({"room_id": "l1"})).await),
+        0
+    );
+    assert_eq!(
+        code(&a.request("room_join", json!({"room_id": "l3"})).await),
+        0
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn members_page_with_a_cursor() {
+    let server = server().await;
+    let mut owner = online(&server, "m00").await;
+    assert_eq!(
+        code(
+            &owner
+                .request("room_create", json!({"room_id": "big"}))
+                .await
+        ),
+        0
+    );
+    let mut others = Vec::new();
+    for i in 1..5 {
+        let mut ws = online(&server, &format!("m{i:02}")).await;
+        assert_eq!(
+            code(&ws.request("room_join", json!({"room_id": "big"})).await),
+            0
+        );
+        others.push(ws);
+    }
+    let page = owner
+        .request("room_members", json!({"room_id": "big", "limit": 2}))
+        .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["user_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), ["m00", "m01"]);
+    assert_eq!(page["next_cursor"], json!("m01"));
+    let page = owner
+        .request(
+            "room_members",
+            json!({"room_id": "big", "limit": 2, "cursor": "m01"}),
+        )
+        .await;
+    assert_eq!(ids(&page), ["m02", "m03"]);
+    let page = owner
+        .request(
+            "room_members",
+            json!({"room_id": "big", "limit": 2, "cursor": "m03"}),
+        )
+        .await;
+    assert_eq!(ids(&page), ["m04"]);
+    assert_eq!(page["next_cursor"], Value::Null);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn membership_outlives_a_short_outage_and_ends_without_room_heartbeats() {
+    let server = server_with(|s| s.timing.room_session_timeout_ms = 2_000).await;
+    let mut stay = online(&server, "stay").await;
+    let mut gone = online_from(&server, "gone", "phone").await;
+    assert_eq!(
+        code(&stay.request("room_create", json!({"room_id": "o1"})).await),
+        0
+    );
+    assert_eq!(
+        code(&gone.request("room_join", json!({"room_id": "o1"})).await),
+        0
+    );
+    // a short outage: the socket drops, the user comes back within the timeout
+    assert_eq!(
+        server.admin().drop(FaultTarget::Users(vec!["gone".into()])),
+        1
+    );
+    assert!(matches!(gone.closed().await, Got::End));
+    let mut back = online_from(&server, "gone", "phone").await;
+    let reply = back
+        .request("room_heartbeat", json!({"room_id": "o1"}))
+        .await;
+    assert_eq!(code(&reply), 0, "membership kept: {reply}");
+    // now only `stay` sends room heartbeats: `gone` expires
+    let started = std::time::Instant::now();
+    let left = loop {
+        let reply = stay
+            .request("room_heartbeat", json!({"room_id": "o1"}))
+            .await;
+        assert_eq!(code(&reply), 0);
+        if let Some(pos) = stay
+            .pending
+            .iter()
+            .position(|v| v["push"] == json!("room_member_left"))
+        {
+            break stay.pending.remove(pos).unwrap();
+        }
+        assert!(started.elapsed() < WAIT, "no room_member_left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left["members"][0]["user_id"], json!("gone"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_error(
+        &back
+            .request("room_heartbeat", json!({"room_id": "o1"}))
+            .await,
+        6000321,
+    );
+    assert_eq!(server.admin().stats().room_sessions_expired, 1);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn empty_room_waits_for_its_destroy_delay() {
+    let server = server().await;
+    let mut a = online(&server, "gil").await;
+    let reply = a
+        .request(
+            "room_create",
+            json!({"room_id": "d1", "destroy_delay_secs": 1}),
+        )
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert_eq!(
+        code(&a.request("room_leave", json!({"room_id": "d1"})).await),
+        0
+    );
+    // still there within the delay: joining it again works, and cancels the destroy
+    assert_eq!(
+        code(&a.request("room_join", json!({"room_id": "d1"})).await),
+        0
+    );
+    assert_eq!(
+        code(&a.request("room_leave", json!({"room_id": "d1"})).await),
+        0
+    );
+    let started = std::time::Instant::now();
+    loop {
+        if server.admin().stats().rooms == 0 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "room never destroyed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_error(
+        &a.request("room_join", json!({"room_id": "d1"})).await,
+        6000322,
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+fn send_fields(conv_type: u8, to: &str, client_msg_id: &str, body: &str) -> Value {
+    json!({"conv_type": conv_type, "to": to, "client_msg_id": client_msg_id, "type": 1, "body": body})
+}
+
+#[actix_rt::test]
+async fn room_messages_have_dense_seq_and_reach_every_member_once() {
+    let server = server().await;
+    let mut a = online(&server, "hana").await;
+    let mut b = online(&server, "igor").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "chat"})).await),
+        0
+    );
+    assert_eq!(
+        code(&b.request("room_join", json!({"room_id": "chat"})).await),
+        0
+    );
+    let mut ids = Vec::new();
+    for i in 1..=3u64 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(1, "chat", &format!("c{i}"), &format!("hello {i}")),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+        assert_eq!(reply["seq"], json!(i));
+        ids.push(reply["message_id"].as_u64().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "message ids are unique");
+    // a resend of c2 gets the first reply and is not delivered again
+    let again = a
+        .request("message_send", send_fields(1, "chat", "c2", "hello 2"))
+        .await;
+    assert_eq!(again["seq"], json!(2));
+    assert_eq!(again["message_id"], json!(ids[1]));
+    let reply = b
+        .request("message_send", send_fields(1, "chat", "c1", "from igor"))
+        .await;
+    assert_eq!(
+        reply["seq"],
+        json!(4),
+        "client_msg_id is per sender: {reply}"
+    );
+    for (ws, who) in [(&mut a, "sender"), (&mut b, "member")] {
+        let mut seqs = Vec::new();
+        while seqs.len() < 4 {
+            let push = ws.push("message").await;
+            assert_eq!(push["offline"], json!(false));
+            let m = &push["message"];
+            assert_eq!(
+                (m["conv_type"].clone(), m["conv_id"].clone()),
+                (json!(1), json!("chat"))
+            );
+            seqs.push(m["seq"].as_u64().unwrap());
+        }
+        assert_eq!(seqs, [1, 2, 3, 4], "{who}");
+        ws.silent_for(Duration::from_millis(200)).await;
+    }
+    // history: everything after seq 1, in order, and the page flags
+    let reply = b
+        .request("room_history", json!({"room_id": "chat", "after_seq": 1}))
+        .await;
+    let seqs: Vec<u64> = reply["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [2, 3, 4]);
+    assert_eq!(reply["complete"], json!(true));
+    let m = &reply["messages"][0];
+    assert_eq!(
+        (
+            m["from"].clone(),
+            m["body"].clone(),
+            m["client_msg_id"].clone(),
+            m["type"].clone()
+        ),
+        (json!("hana"), json!("hello 2"), json!("c2"), json!(1))
+    );
+    let reply = b
+        .request(
+            "room_history",
+            json!({"room_id": "chat", "after_seq": 0, "limit": 2}),
+        )
+        .await;
+    assert_eq!(reply["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(reply["complete"], json!(false));
+    let reply = b
+        .request("room_history", json!({"room_id": "chat", "after_seq": 4}))
+        .await;
+    assert_eq!(
+        (reply["messages"].clone(), reply["complete"].clone()),
+        (json!([]), json!(true))
+    );
+    assert_eq!(server.admin().stats().messages_routed, 4);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn history_keeps_the_last_n() {
+    let server = server_with(|s| s.limits.history_per_room = 3).await;
+    let mut a = online(&server, "jo").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "h"})).await),
+        0
+    );
+    for i in 1..=5 {
+        let reply = a
+            .request("message_send", send_fields(1, "h", &format!("m{i}"), "x"))
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+    }
+    let reply = a
+        .request("room_history", json!({"room_id": "h", "after_seq": 0}))
+        .await;
+    let seqs: Vec<u64> = reply["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn peer_messages_online_offline_and_unknown() {
+    let server = server().await;
+    let mut a = online(&server, "kim").await;
+    let mut b = online(&server, "lee").await;
+    let reply = a
+        .request("message_send", send_fields(0, "lee", "p1", "hi lee"))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    assert!(reply.get("seq").is_none(), "{reply}");
+    let push = b.push("message").await;
+    assert_eq!(push["offline"], json!(false));
+    assert_eq!(push["message"]["conv_id"], json!("kim"));
+    assert_eq!(push["message"]["from"], json!("kim"));
+    assert_eq!(push["message"]["body"], json!("hi lee"));
+    a.silent_for(Duration::from_millis(100)).await;
+    assert_error(
+        &a.request("message_send", send_fields(0, "nobody", "p2", "x"))
+            .await,
+        6000204,
+    );
+    // lee goes offline: messages are stored and pushed after the next login
+    assert_eq!(code(&b.request("logout", json!({})).await), 0);
+    for i in 3..=4 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(0, "lee", &format!("p{i}"), &format!("m{i}")),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+    }
+    let mut b = online(&server, "lee").await;
+    for i in 3..=4 {
+        let push = b.push("message").await;
+        assert_eq!(push["offline"], json!(true), "{push}");
+        assert_eq!(push["message"]["body"], json!(format!("m{i}")));
+    }
+    b.silent_for(Duration::from_millis(100)).await;
+    assert_eq!(server.admin().stats().offline_stored, 2);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn message_send_errors() {
+    let server = server_with(|s| {
+        s.limits.send_rate_per_sec = 1;
+        s.limits.send_burst = 8;
+    })
+    .await;
+    let mut a = online(&server, "mo").await;
+    let mut b = online(&server, "ned").await;
+    assert_eq!(
+        code(&b.request("room_create", json!({"room_id": "x"})).await),
+        0
+    );
+    assert_error(
+        &a.request("message_send", send_fields(1, "x", "e1", "hi"))
+            .await,
+        6000321,
+    );
+    assert_error(
+        &a.request("message_send", send_fields(1, "nope", "e2", "hi"))
+            .await,
+        6000204,
+    );
+    let big = "x".repeat(49_153);
+    assert_error(
+        &a.request("message_send", send_fields(0, "ned", "e3", &big))
+            .await,
+        6000001,
+    );
+    let mut bad_type = send_fields(0, "ned", "e4", "hi");
+    bad_type["type"] = json!(7);
+    assert_error(&a.request("message_send", bad_type).await, 6000001);
+    let mut bad_conv = send_fields(0, "ned", "e5", "hi");
+    bad_conv["conv_type"] = json!(3);
+    assert_error(&a.request("message_send", bad_conv).await, 6000001);
+    let mut bad_priority = send_fields(0, "ned", "e6", "hi");
+    bad_priority["priority"] = json!(4);
+    assert_error(&a.request("message_send", bad_priority).await, 6000001);
+    assert_error(
+        &a.request("message_send", send_fields(0, "ned", "", "hi"))
+            .await,
+        6000001,
+    );
+    assert_error(
+        &a.request("message_send", send_fields(0, "bad id", "e7", "hi"))
+            .await,
+        6000001,
+    );
+    // exactly the body limit is fine
+    let max = "y".repeat(49_152);
+    assert_eq!(
+        code(
+            &a.request("message_send", send_fields(0, "ned", "ok1", &max))
+                .await
+        ),
+        0
+    );
+    // the bucket (8, 1/s) is now nearly empty
+    let mut limited = 0;
+    for i in 0..10 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(0, "ned", &format!("r{i}"), "hi"),
+            )
+            .await;
+        if code(&reply) == 6000005 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 2, "server-side frequency limit never hit");
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin and faults
+
+async fn admin_call(
+    server: &ServerHandle,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}{}", server.http_url(), path);
+    let c = client();
+    let mut req = match method {
+        "GET" => c.get(url),
+        "DELETE" => c.delete(url),
+        _ => c.post(url),
+    };
+    if let Some(b) = bearer {
+        req = req.insert_header(("Authorization", format!("Bearer {b}")));
+    }
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .expect("admin request");
+    let status = resp.status().as_u16();
+    let bytes = resp.body().await.expect("body");
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    (status, value)
+}
+
+const ADMIN: Option<&str> = Some("test-admin-token");
+
+#[actix_rt::test]
+async fn admin_needs_the_bearer_token() {
+    let server = server().await;
+    let paths = [
+        ("GET", "/admin/stats"),
+        ("POST", "/admin/tokens"),
+        ("POST", "/admin/faults/drop"),
+        ("POST", "/admin/faults/blackhole"),
+        ("POST", "/admin/users/u/kickout"),
+        ("POST", "/admin/users/u/expire_token"),
+        ("POST", "/admin/rooms/r/destroy"),
+        ("DELETE", "/admin/rooms/r/members/u"),
+        ("POST", "/admin/rooms/r/kick"),
+    ];
+    for (method, path) in paths {
+        for bearer in [
+            None,
+            Some("wrong"),
+            Some("test-admin-token-and-more"),
+            Some(""),
+        ] {
+            let (status, body) = admin_call(&server, method, path, bearer, None).await;
+            assert_eq!(status, 401, "{method} {path} with {bearer:?}");
+            assert_eq!(body["code"], json!(401));
+        }
+    }
+    let (status, stats) = admin_call(&server, "GET", "/admin/stats", ADMIN, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["sessions"], json!(0));
+    assert_eq!(stats["faults_active"]["blackhole_all"], json!(false));
+    server.stop().await;
+
+    // without an admin token configured there is no admin API
+    let server = server_with(|s| s.admin_token = None).await;
+    let (status, _) = admin_call(&server, "GET", "/admin/stats", ADMIN, None).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn admin_mints_tokens_that_log_in() {
+    let server = server().await;
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        "/admin/tokens",
+        ADMIN,
+        Some(json!({"user_id": "olga", "ttl_secs": 600})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let tok = body["token"].as_str().unwrap();
+    assert_eq!(
+        token04::read_expiry(tok).unwrap(),
+        body["expire_at"].as_i64().unwrap()
+    );
+    let mut ws = Ws::connect(&server).await;
+    assert_eq!(code(&login_with(&mut ws, "olga", "d", tok).await), 0);
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        "/admin/tokens",
+        ADMIN,
+        Some(json!({"user_id": "bad id", "ttl_secs": 600})),
+    )
+    .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(6000001)));
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/tokens",
+        ADMIN,
+        Some(json!({"user_id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn admin_drop_ends_sockets_without_close_frame() {
+    let server = server().await;
+    let mut a = online(&server, "pia").await;
+    let mut b = online(&server, "rob").await;
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        "/admin/faults/drop",
+        ADMIN,
+        Some(json!({"user_ids": ["pia", "nobody"]})),
+    )
+    .await;
+    assert_eq!((status, body["dropped"].clone()), (200, json!(1)));
+    assert!(matches!(a.closed().await, Got::End));
+    heartbeat_ok(&mut b).await;
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        "/admin/faults/drop",
+        ADMIN,
+        Some(json!({"all": true})),
+    )
+    .await;
+    assert_eq!((status, body["dropped"].clone()), (200, json!(1)));
+    assert!(matches!(b.closed().await, Got::End));
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/faults/drop",
+        ADMIN,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn admin_blackhole_is_an_outage_as_the_client_sees_it() {
+    let server = server_with(|s| s.timing.offline_timeout_ms = 5_000).await;
+    let mut a = online(&server, "sam").await;
+    let mut b = online(&server, "tim").await;
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        "/admin/faults/blackhole",
+        ADMIN,
+        Some(json!({"user_ids": ["sam"], "secs": 0.6})),
+    )
+    .await;
+    assert_eq!((status, body["affected"].clone()), (200, json!(1)));
+    assert_eq!(server.admin().stats().faults_active.blackholed_users, 1);
+    // sam's frames are not answered, pushes to sam do not arrive; tim is fine
+    a.send_text(r#"{"id":900,"op":"heartbeat"}"#).await;
+    let reply = b
+        .request("message_send", send_fields(0, "sam", "bh1", "lost"))
+        .await;
+    assert_eq!(code(&reply), 0);
+    a.silent_for(Duration::from_millis(300)).await;
+    // a new login of sam hangs
+    let mut c = Ws::connect(&server).await;
+    c.send_text(&json!({"id": 1, "op": "login", "user_id": "sam", "token": token(&server, "sam", 600), "device_id": "d-sam"}).to_string()).await;
+    c.silent_for(Duration::from_millis(200)).await;
+    // after the blackhole, sam's session answers again
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    heartbeat_ok(&mut a).await;
+    assert_eq!(server.admin().stats().faults_active.blackholed_users, 0);
+    // blackhole everyone
+    server
+        .admin()
+        .blackhole(FaultTarget::All, Duration::from_millis(400));
+    b.send_text(r#"{"id":901,"op":"heartbeat"}"#).await;
+    b.silent_for(Duration::from_millis(250)).await;
+    assert!(server.admin().stats().faults_active.blackhole_all);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    heartbeat_ok(&mut b).await;
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/faults/blackhole",
+        ADMIN,
+        Some(json!({"all": true, "secs": -1})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn admin_kickout_and_expire_token() {
+    let server = server().await;
+    let mut a = online(&server, "uma").await;
+    let mut b = online(&server, "vic").await;
+    let mut c = online(&server, "wes").await;
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/users/uma/kickout",
+        ADMIN,
+        Some(json!({"reason": 4})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(a.push("kickout").await["reason"], json!(4));
+    assert!(matches!(a.closed().await, Got::Close(Some(4004))));
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/users/vic/kickout",
+        ADMIN,
+        Some(json!({"reason": 6})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(b.push("kickout").await["reason"], json!(6));
+    assert!(matches!(b.closed().await, Got::Close(Some(4006))));
+    // an unregistered user is forgotten: peer messages to it have no target
+    assert_error(
+        &c.request("message_send", send_fields(0, "vic", "k1", "x"))
+            .await,
+        6000204,
+    );
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/users/wes/kickout",
+        ADMIN,
+        Some(json!({"reason": 5})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = admin_call(&server, "POST", "/admin/users/nobody/kickout", ADMIN, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/users/wes/expire_token",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(c.push("kickout").await["reason"], json!(5));
+    assert!(matches!(c.closed().await, Got::Close(Some(4005))));
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/users/wes/expire_token",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(!server.admin().kickout("nobody", KickoutReason::KickedOut));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn admin_room_destroy_evict_and_kick() {
+    let server = server().await;
+    let mut a = online(&server, "xia").await;
+    let mut b = online(&server, "yan").await;
+    let mut c = online(&server, "zed").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "adm"})).await),
+        0
+    );
+    assert_eq!(
+        code(&b.request("room_join", json!({"room_id": "adm"})).await),
+        0
+    );
+    assert_eq!(
+        code(&c.request("room_join", json!({"room_id": "adm"})).await),
+        0
+    );
+    // evict: the others see room_member_left; the evicted member is told nothing
+    let (status, _) = admin_call(
+        &server,
+        "DELETE",
+        "/admin/rooms/adm/members/zed",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let left = a.push("room_member_left").await;
+    assert_eq!(left["members"][0]["user_id"], json!("zed"));
+    c.silent_for(Duration::from_millis(150)).await;
+    assert_error(
+        &c.request("room_heartbeat", json!({"room_id": "adm"})).await,
+        6000321,
+    );
+    let (status, _) = admin_call(
+        &server,
+        "DELETE",
+        "/admin/rooms/adm/members/zed",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // kick: room_kickout reason 1 to the member
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/rooms/adm/kick",
+        ADMIN,
+        Some(json!({"user_id": "yan"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let kicked = b.push("room_kickout").await;
+    assert_eq!(
+        kicked,
+        json!({"push": "room_kickout", "room_id": "adm", "reason": 1})
+    );
+    assert_error(
+        &b.request("room_heartbeat", json!({"room_id": "adm"})).await,
+        6000321,
+    );
+    // destroy: room_kickout reason 2 to every member, room gone
+    let (status, _) = admin_call(&server, "POST", "/admin/rooms/adm/destroy", ADMIN, None).await;
+    assert_eq!(status, 200);
+    let gone = a.push("room_kickout").await;
+    assert_eq!(gone["reason"], json!(2));
+    assert_error(
+        &a.request("room_heartbeat", json!({"room_id": "adm"})).await,
+        6000322,
+    );
+    let (status, _) = admin_call(&server, "POST", "/admin/rooms/adm/destroy", ADMIN, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(server.admin().stats().rooms, 0);
+    // after a destroy the user may join rooms again up to its limit
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "adm"})).await),
+        0
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_reader_that_stalls_is_closed_not_buffered_forever() {
+    let server = server_with(|s| {
+        s.limits.outbound_queue = 8;
+        s.limits.send_rate_per_sec = 0;
+        s.timing.offline_timeout_ms = 30_000;
+    })
+    .await;
+    let mut sender = online(&server, "fast").await;
+    let _stalled = online(&server, "slow").await; // never read again
+    let body = "z".repeat(40_000);
+    let started = std::time::Instant::now();
+    let mut i = 0;
+    while server.admin().stats().outbound_overflows == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no overflow after {i} messages"
+        );
+        let reply = sender
+            .request(
+                "message_send",
+                send_fields(0, "slow", &format!("f{i}"), &body),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+        i += 1;
+    }
+    heartbeat_ok(&mut sender).await;
+    assert_eq!(
+        server.admin().stats().users_online,
+        1,
+        "the stalled session is gone"
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn server_stop_closes_sessions_with_1001() {
+    let server = server().await;
+    let mut a = online(&server, "end").await;
+    server.stop().await;
+    assert!(matches!(a.closed().await, Got::Close(Some(1001))));
+}
