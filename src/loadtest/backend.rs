@@ -65,7 +65,9 @@ impl Backend {
         t.heartbeat_interval_ms = ms(plan.heartbeat.interval);
         t.room_heartbeat_interval_ms = ms(plan.heartbeat.room_interval);
         // Keep the ZIM ratios when the plan stretches the intervals.
-        t.offline_timeout_ms = t.offline_timeout_ms.max(ms(plan.heartbeat.interval) * 7 / 2);
+        t.offline_timeout_ms = t
+            .offline_timeout_ms
+            .max(ms(plan.heartbeat.interval) * 7 / 2);
         t.room_session_timeout_ms = t
             .room_session_timeout_ms
             .max(ms(plan.heartbeat.room_interval) * 7 / 3);
