@@ -1637,3 +1637,147 @@ async fn server_stop_closes_sessions_with_1001() {
     server.stop().await;
     assert!(matches!(a.closed().await, Got::Close(Some(1001))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The binary
+
+/// Starts `zimfleet server` with `env`, returns the child and the address it printed.
+fn spawn_binary(env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"));
+    cmd.args(["server", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("zimfleet server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("address line");
+    let addr = line
+        .trim()
+        .strip_prefix("zimfleet server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[actix_rt::test]
+async fn binary_prints_its_address_serves_and_stops_on_sigterm() {
+    let (mut child, addr) = spawn_binary(&[
+        ("ZIMFLEET__SERVER__ADMIN_TOKEN", "bin-admin"),
+        ("ZIMFLEET__SERVER__WORKERS", "1"),
+    ]);
+    let url = format!("http://{addr}/admin/stats");
+    let mut resp = client()
+        .get(&url)
+        .insert_header(("Authorization", "Bearer bin-admin"))
+        .send()
+        .await
+        .expect("admin reachable");
+    assert_eq!(resp.status().as_u16(), 200);
+    let stats: Value = resp.json().await.unwrap();
+    assert_eq!(stats["sessions"], json!(0));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success(), "{exit:?}");
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "server did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn binary_refuses_bad_settings_naming_the_key() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"))
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .env("ZIMFLEET__SERVER__SERVER_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.server_secret must be exactly 32"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("too-short"),
+        "the secret must not be printed: {err}"
+    );
+}
+
+async fn login_raw(framed: &mut Framed<BoxedSocket, Codec>, secret: &Secret, i: usize) {
+    let tok = token04::generate(1, &format!("u{i}"), secret, 3600).unwrap();
+    let frame = json!({"id": 1, "op": "login", "user_id": format!("u{i}"), "token": tok.expose(), "device_id": "d"});
+    framed
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    match framed.next().await {
+        Some(Ok(Frame::Text(b))) => {
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["code"], json!(0), "{v}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Memory per idle logged-in session of the real binary. Run by hand:
+/// `ZIMFLEET_SESSIONS=5000 cargo test --test server idle_session_memory -- --ignored --nocapture`
+#[actix_rt::test]
+#[ignore = "measurement: opens thousands of sockets"]
+async fn idle_session_memory() {
+    let sessions: usize = std::env::var("ZIMFLEET_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (mut child, addr) =
+        spawn_binary(&[("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "600000")]);
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let url = format!("ws://{addr}/ws");
+    let c = client();
+    // warm up: the first connections allocate per-worker buffers
+    let mut conns = Vec::with_capacity(sessions);
+    for i in 0..100 {
+        let (_r, mut framed) = c.ws(url.as_str()).connect().await.unwrap();
+        login_raw(&mut framed, &secret, i).await;
+        conns.push(framed);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(child.id());
+    let login = std::env::var("ZIMFLEET_LOGIN").map_or(true, |v| v != "0");
+    for i in 100..100 + sessions {
+        let (_r, mut framed) = c.ws(url.as_str()).connect().await.unwrap();
+        if login {
+            login_raw(&mut framed, &secret, i).await;
+        }
+        conns.push(framed);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(child.id());
+    let per = (after - before) as f64 / sessions as f64;
+    eprintln!(
+        "server RSS {before} KiB -> {after} KiB for {sessions} idle sessions: {per:.1} KiB per session"
+    );
+    child.kill().ok();
+    drop(conns);
+}

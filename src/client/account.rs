@@ -349,8 +349,13 @@ impl Account {
                 ConnEffect::RoomsFirstEntry => {
                     self.shared.metrics.logins_succeeded.inc();
                     self.down_since = None;
+                    let early = self.room_ids();
                     for spec in std::mem::take(&mut self.initial_rooms) {
                         self.start_room(spec, None, ctx);
+                    }
+                    // rooms entered by a caller before the first login was through
+                    for id in early {
+                        self.send_room_entry(&id, ctx);
                     }
                 }
                 ConnEffect::RoomsEnd => {
@@ -587,11 +592,9 @@ impl Account {
         if let Some(reply) = self.logout_reply.take() {
             let _ = reply.send(Ok(()));
         }
-        if let Some((_, cancelled)) = &self.shared.renewals {
-            cancelled.do_send(RenewalCancelled {
-                user_id: self.user_id.clone(),
-            });
-        }
+        self.shared.renewal_cancelled.do_send(RenewalCancelled {
+            user_id: self.user_id.clone(),
+        });
         let status = self.status();
         self.shared.record_end(&self.user_id, status);
         ctx.stop();
@@ -1044,6 +1047,14 @@ impl Account {
                 bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
             });
         }
+        let connected = step
+            .emit
+            .as_ref()
+            .is_some_and(|e| e.state == RoomState::Connected);
+        let catch_up = step.effects.contains(&RoomEffect::CatchUp);
+        if connected && !catch_up {
+            self.release_held(&room_id, ctx);
+        }
         for effect in step.effects {
             match effect {
                 RoomEffect::SendEntry(_) => self.send_room_entry(&room_id, ctx),
@@ -1054,6 +1065,7 @@ impl Account {
                     if let Some(r) = self.room_mut(&room_id) {
                         r.last_seq = 0;
                         r.baseline_ms = now;
+                        r.held.clear();
                     }
                 }
                 RoomEffect::Restart(entry) => self.restart_room(&room_id, entry, ctx),
@@ -1282,6 +1294,7 @@ impl Account {
             return;
         };
         let mut fresh = Vec::new();
+        let more = !page.complete && !page.messages.is_empty();
         for message in page.messages {
             let seq = message.seq.unwrap_or(0);
             if seq <= room.last_seq {
@@ -1293,7 +1306,6 @@ impl Account {
                 fresh.push(message);
             }
         }
-        let more = !page.complete && !fresh.is_empty();
         for message in &fresh {
             self.deliver(message, ctx);
         }
@@ -1328,13 +1340,13 @@ impl Account {
         if seq <= room.last_seq {
             return; // seen already
         }
-        if room.catching_up {
+        if room.catching_up || !room.machine.is_connected() {
             if room.held.len() < CATCH_UP_BUFFER {
                 room.held.push(message);
             }
             return;
         }
-        if room.last_seq != 0 && seq > room.last_seq + 1 && room.machine.is_connected() {
+        if room.last_seq != 0 && seq > room.last_seq + 1 {
             let id = room.id.clone();
             room.held.push(message);
             self.catch_up(&id, ctx);
@@ -1451,39 +1463,12 @@ impl Account {
     }
 
     fn request_renewal(&mut self, ctx: &mut Context<Self>) {
-        if let Some((needed, _)) = &self.shared.renewals {
-            needed.do_send(RenewalNeeded {
-                user_id: self.user_id.clone(),
-                expire_at: self.token_expire_at,
-                provider: self.provider.clone(),
-                reply_to: ctx.address().recipient(),
-            });
-            return;
-        }
-        // No renewal service: ask the provider directly.
-        let expire_at = self.token_expire_at;
-        self.provider
-            .token(&self.user_id)
-            .into_actor(self)
-            .map(move |result, act, ctx| {
-                if act.token_expire_at != expire_at {
-                    return;
-                }
-                match result {
-                    Ok(token) => act.renew_with(token, None, ctx),
-                    Err(e) => {
-                        act.shared.metrics.renewals_failed.inc();
-                        act.shared.publish(
-                            &act.user_id,
-                            EventKind::TokenRenewFailed {
-                                error: e.to_string(),
-                            },
-                        );
-                        act.retry_renewal_later(ctx);
-                    }
-                }
-            })
-            .spawn(ctx);
+        self.shared.renewal_needed.do_send(RenewalNeeded {
+            user_id: self.user_id.clone(),
+            expire_at: self.token_expire_at,
+            provider: self.provider.clone(),
+            reply_to: ctx.address().recipient(),
+        });
     }
 
     fn retry_renewal_later(&mut self, ctx: &mut Context<Self>) {
@@ -1733,6 +1718,15 @@ impl Handler<LeaveRoomCmd> for Account {
             return;
         };
         let id = room.id.clone();
+        if room.machine.is_out() {
+            // out, waiting for a restart: leaving just cancels it
+            if let Some(t) = room.restart_timer.take() {
+                ctx.cancel_future(t);
+            }
+            self.rooms.retain(|r| r.id != id);
+            let _ = cmd.reply.send(Ok(()));
+            return;
+        }
         if let Err(e) = self.shaper.check(Instant::now()) {
             let _ = cmd.reply.send(Err(e));
             return;

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use super::account::Account;
 use super::handle::AccountHandle;
-use super::renewal::{RenewalCancelled, RenewalNeeded};
+use super::renewal::{RenewalCancelled, RenewalNeeded, RenewalSettings, TokenService};
 use super::{AccountSpec, AccountStatus, ClientError, Event, EventKind, FleetConfig};
 use super::{FleetMetrics, ShutdownReport};
 use crate::bot::Bot;
@@ -34,8 +34,9 @@ pub(crate) struct FleetShared {
     pub metrics: Arc<FleetMetrics>,
     pub events: broadcast::Sender<Arc<Event>>,
     pub registry: Mutex<HashMap<Arc<str>, AccountEntry>>,
-    /// The token renewal service (None: accounts ask their provider themselves).
-    pub renewals: Option<(Recipient<RenewalNeeded>, Recipient<RenewalCancelled>)>,
+    /// The token renewal service.
+    pub renewal_needed: Recipient<RenewalNeeded>,
+    pub renewal_cancelled: Recipient<RenewalCancelled>,
     arbiters: Vec<ArbiterHandle>,
     owned_arbiters: Mutex<Vec<Arbiter>>,
 }
@@ -96,13 +97,22 @@ impl Fleet {
         let admission = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let metrics = Arc::new(FleetMetrics::default());
+        let renewals = TokenService::start_with(
+            RenewalSettings {
+                per_sec: config.renewals_per_sec.max(1),
+                expire_margin: config.timings.expire_margin,
+                ..RenewalSettings::default()
+            },
+            metrics.clone(),
+        );
         let shared = Arc::new(FleetShared {
             config,
             admission,
             metrics,
             events,
             registry: Mutex::new(HashMap::new()),
-            renewals: None,
+            renewal_needed: renewals.clone().recipient(),
+            renewal_cancelled: renewals.recipient(),
             arbiters,
             owned_arbiters: Mutex::new(owned),
         });

@@ -170,14 +170,16 @@ impl Connection {
                     .reset(tokio::time::Instant::from_std(at));
             }
             if link.has_work() {
-                if let Some(ending) = self.flush_outbox().await {
+                if let Some(ending) = Box::pin(self.flush_outbox()).await {
                     break ending;
                 }
             }
             let step = tokio::select! {
                 biased;
-                _ = link.wait() => self.flush_outbox().await,
-                frame = stream.recv() => self.on_frame(frame).await,
+                _ = link.wait() => Box::pin(self.flush_outbox()).await,
+                // Boxed: the handling of one frame is a large state machine that an idle
+                // session should not carry (per-session memory is the scaling limit).
+                frame = stream.recv() => Box::pin(self.on_frame(frame)).await,
                 _ = &mut offline => {
                     let due = self.last_frame + offline_timeout;
                     if due > Instant::now() {
@@ -188,13 +190,13 @@ impl Connection {
                         Some(Ending::Close(close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout"))
                     }
                 }
-                _ = &mut token_timer, if token_armed_for.is_some() => self.on_token_timer().await,
+                _ = &mut token_timer, if token_armed_for.is_some() => Box::pin(self.on_token_timer()).await,
             };
             if let Some(ending) = step {
                 break ending;
             }
         };
-        self.finish(ending).await;
+        Box::pin(self.finish(ending)).await;
     }
 
     async fn finish(mut self, ending: Ending) {
