@@ -16,7 +16,8 @@
 //!   and fault injection.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
-//! - `loadtest/`: plan, driver on top of the fleet, HDR histograms, progress, reports, shards.
+//! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
+//!   progress, reports with exact merge, shards.
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
 //! - `telemetry.rs`: tracing set-up, human or JSON lines.
 

@@ -24,13 +24,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A fresh path in the temp dir for this test.
+/// A path in this test process's temp dir.
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zimfleet-loadtest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    dir.join(name)
 }
 
 fn read_json(path: &PathBuf) -> Value {
@@ -40,6 +38,7 @@ fn read_json(path: &PathBuf) -> Value {
 /// Runs a plan to completion and returns its report; asserts exit code `expect`.
 fn run_plan(extra: &[&str], out_name: &str, expect: i32) -> (Value, Output) {
     let out_path = temp(out_name);
+    let _ = std::fs::remove_file(&out_path);
     let mut args = vec!["loadtest", "--quiet", "--out", out_path.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = zimfleet(&args);
@@ -75,7 +74,6 @@ const SMALL: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "WAITING: needs the reference server and the client runtime on integration"]
 fn small_plan_end_to_end_reports_every_figure() {
     let (r, out) = run_plan(SMALL, "small.json", 0);
     let c = &r["counts"];
@@ -131,7 +129,6 @@ fn small_plan_end_to_end_reports_every_figure() {
 }
 
 #[test]
-#[ignore = "WAITING: needs the reference server and the client runtime on integration"]
 fn two_shards_merge_to_the_totals_of_one_run() {
     let (whole, _) = run_plan(SMALL, "whole.json", 0);
     let mut a_args = SMALL.to_vec();
@@ -208,7 +205,6 @@ fn two_shards_merge_to_the_totals_of_one_run() {
 }
 
 #[test]
-#[ignore = "WAITING: needs the reference server and the client runtime on integration"]
 fn dropped_links_come_back_with_no_message_missing_or_duplicated() {
     let (r, _) = run_plan(
         &[
@@ -254,7 +250,6 @@ fn dropped_links_come_back_with_no_message_missing_or_duplicated() {
 }
 
 #[test]
-#[ignore = "WAITING: needs the reference server and the client runtime on integration"]
 fn a_missed_threshold_fails_with_exit_1_and_says_which() {
     let plan = temp("strict.toml");
     std::fs::write(

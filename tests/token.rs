@@ -1,8 +1,17 @@
 //! Token providers against the real reference server, and `zimfleet token` as a process.
 
-use std::process::{Command, Output, Stdio};
-
 use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use zimfleet::client::renewal::{RenewalNeeded, RenewalOutcome, RenewalSettings, TokenService};
+use zimfleet::client::FleetMetrics;
+use zimfleet::protocol::{ErrorCode, Secret};
+use zimfleet::server::{ServerHandle, ServerSettings};
+use zimfleet::token::token04;
+use zimfleet::token::{HttpTokenProvider, TokenProvider};
 
 const SECRET: &str = "fa94dd0f974cf2e293728a526b028271";
 const CBC_VECTOR: &str = "04AAAAAGCLx8AAEGV4bjYybGJva29hOG44anAAcGWCw6utyxH2DEPArGHIW+uFtLMjAbYbXXoL81Y07fsYjfbtTn9mBL4AAO0fjm8DMbN290akErOffxI3bS2rROlLxu31U1EYWuwrtjfcvsHhsPJYAjXPg79+haYqVAor99iA1Z3AWRsqttkYgf/h6+k=";
@@ -243,4 +252,182 @@ fn cli_mint_warns_about_lifetimes_a_client_refuses() {
          (it accepts 30 s to 24 days)"
     );
     assert!(stdout(&minted).starts_with("04"));
+}
+
+// ---- providers and the renewal service against the reference server ----
+
+async fn reference_server() -> (ServerSettings, ServerHandle) {
+    let settings = ServerSettings::for_tests();
+    let handle = zimfleet::server::start(settings.clone())
+        .await
+        .expect("the reference server starts");
+    (settings, handle)
+}
+
+/// The reference server as a development token endpoint: POST /admin/tokens, admin bearer.
+fn admin_provider(settings: &ServerSettings, handle: &ServerHandle) -> HttpTokenProvider {
+    HttpTokenProvider {
+        url: format!("{}/admin/tokens", handle.http_url()),
+        bearer: settings.admin_token.clone(),
+        ttl_secs: Some(120),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[actix_rt::test]
+async fn http_provider_gets_a_token_from_the_reference_server() {
+    let (settings, handle) = reference_server().await;
+    let provider = admin_provider(&settings, &handle);
+    let token = provider.token("alice").await.expect("a token");
+    let claims = token04::verify(token.expose(), &settings.server_secret).expect("it verifies");
+    assert_eq!(claims.user_id, "alice");
+    assert_eq!(claims.app_id, settings.app_id);
+    assert_eq!(claims.expire - claims.ctime, 120);
+    // A second call is a second, different token.
+    let again = provider.token("alice").await.expect("a token");
+    assert_ne!(again, token);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_provider_with_a_bad_bearer_gets_the_providers_error() {
+    let (settings, handle) = reference_server().await;
+    let wrong = HttpTokenProvider {
+        bearer: Some(Secret::from("not-the-admin-token")),
+        ..admin_provider(&settings, &handle)
+    };
+    let error = wrong.token("alice").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NETWORK_ERROR);
+    assert_eq!(error.msg, "token endpoint answered HTTP 401");
+
+    let without = HttpTokenProvider {
+        bearer: None,
+        ..admin_provider(&settings, &handle)
+    };
+    let error = without.token("alice").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NETWORK_ERROR);
+    assert_eq!(error.msg, "token endpoint answered HTTP 401");
+
+    // A path that is not a token endpoint.
+    let elsewhere = HttpTokenProvider {
+        url: format!("{}/admin/nothing-here", handle.http_url()),
+        ..admin_provider(&settings, &handle)
+    };
+    let error = elsewhere.token("alice").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NETWORK_ERROR);
+    assert_eq!(error.msg, "token endpoint answered HTTP 404");
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_provider_on_a_stopped_server_is_a_network_error() {
+    let (settings, handle) = reference_server().await;
+    let provider = admin_provider(&settings, &handle);
+    handle.stop().await;
+    let error = provider.token("alice").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NETWORK_ERROR, "{error}");
+    assert!(error.msg.starts_with("token endpoint: "), "{}", error.msg);
+}
+
+/// Stands in for an account: hands each outcome to the test.
+struct Outcomes(tokio::sync::mpsc::Sender<RenewalOutcome>);
+
+impl Actor for Outcomes {
+    type Context = Context<Self>;
+}
+
+impl Handler<RenewalOutcome> for Outcomes {
+    type Result = ();
+    fn handle(&mut self, msg: RenewalOutcome, _: &mut Context<Self>) {
+        self.0.try_send(msg).expect("test channel has room");
+    }
+}
+
+#[actix_rt::test]
+async fn renewal_service_renews_through_the_reference_server() {
+    let (settings, handle) = reference_server().await;
+    let metrics = Arc::new(FleetMetrics::default());
+    let service = TokenService::start(10, metrics.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let account = Outcomes(tx).start();
+    service.do_send(RenewalNeeded {
+        user_id: Arc::from("bob"),
+        expire_at: unix_now() + 60,
+        provider: Arc::new(admin_provider(&settings, &handle)),
+        reply_to: account.clone().recipient(),
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("an outcome within 3 s")
+        .expect("channel open");
+    let RenewalOutcome::Token(token) = outcome else {
+        panic!("expected a token, got {outcome:?}");
+    };
+    let claims = token04::verify(token.expose(), &settings.server_secret).unwrap();
+    assert_eq!(claims.user_id, "bob");
+    assert_eq!(metrics.renewals_failed.get(), 0);
+    assert_eq!(metrics.renewals_gave_up.get(), 0);
+    handle.stop().await;
+}
+
+#[actix_rt::test]
+async fn renewal_service_gives_up_on_a_refusing_endpoint_at_the_deadline() {
+    let (settings, handle) = reference_server().await;
+    let metrics = Arc::new(FleetMetrics::default());
+    // Deadline 600 ms from now: expire_at is whole seconds, the margin makes up the rest.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let expire_at = now_ms / 1000 + 2;
+    let deadline_ms = now_ms + 600;
+    let service = TokenService::start_with(
+        RenewalSettings {
+            expire_margin: Duration::from_millis((expire_at * 1000 - deadline_ms) as u64),
+            retry_first: Duration::from_millis(50),
+            retry_max: Duration::from_millis(100),
+            ..RenewalSettings::default()
+        },
+        metrics.clone(),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let account = Outcomes(tx).start();
+    let started = Instant::now();
+    service.do_send(RenewalNeeded {
+        user_id: Arc::from("carol"),
+        expire_at,
+        provider: Arc::new(HttpTokenProvider {
+            bearer: Some(Secret::from("wrong")),
+            ..admin_provider(&settings, &handle)
+        }),
+        reply_to: account.clone().recipient(),
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("an outcome within 3 s")
+        .expect("channel open");
+    let RenewalOutcome::GaveUp(error) = outcome else {
+        panic!("expected GaveUp, got {outcome:?}");
+    };
+    assert_eq!(error.code, ErrorCode::NETWORK_ERROR);
+    assert!(
+        error
+            .msg
+            .starts_with("token endpoint answered HTTP 401 (gave up after "),
+        "{}",
+        error.msg
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "gave up after {took:?}");
+    assert!(took <= Duration::from_millis(900), "gave up after {took:?}");
+    assert!(metrics.renewals_failed.get() >= 3);
+    assert_eq!(metrics.renewals_gave_up.get(), 1);
+    handle.stop().await;
 }

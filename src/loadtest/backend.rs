@@ -1,12 +1,14 @@
 //! The backend under test: the embedded reference server (backend = "") or another process
 //! reached by URL; its tokens; its admin API for server-side faults.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{Plan, TokenSource};
 use super::LoadtestError;
 use crate::protocol::Secret;
+use crate::server::{FaultTarget, ServerHandle, ServerSettings};
 use crate::token::provider::{GeneratedToken, HttpTokenProvider};
 use crate::token::TokenProvider;
 
@@ -19,6 +21,18 @@ pub struct Backend {
     pub ws_url: String,
     /// Admin API base URL and bearer, for server-side drops.
     admin: Option<(String, Option<Secret>)>,
+    /// The reference server in this process, and the token minter that goes with it.
+    embedded: Option<(ServerHandle, GeneratedToken)>,
+}
+
+/// A random string of `n` letters and digits (a fresh secret per embedded run).
+fn random_text(n: usize) -> String {
+    use rand::Rng as _;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 fn env_secret(name: &str) -> Option<Secret> {
@@ -31,16 +45,45 @@ fn env_secret(name: &str) -> Option<Secret> {
 impl Backend {
     /// Starts the embedded server when the plan has no backend URL.
     pub async fn start(plan: &Plan) -> Result<Backend, LoadtestError> {
-        if plan.embedded() {
-            return Err(LoadtestError::Backend(
-                "the embedded reference server is not built yet".into(),
-            ));
+        if !plan.embedded() {
+            return Ok(Backend {
+                ws_url: plan.backend.clone(),
+                admin: plan
+                    .admin_base(None)
+                    .map(|base| (base, env_secret(&plan.chaos.admin_token_env))),
+                embedded: None,
+            });
         }
+        let mut settings = ServerSettings::defaults();
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.workers = plan.workers;
+        settings.app_id = plan.token.app_id;
+        settings.server_secret = Secret::new(random_text(32));
+        settings.admin_token = Some(Secret::new(random_text(32)));
+        let ms = |d: Duration| d.as_millis() as u64;
+        let t = &mut settings.timing;
+        t.heartbeat_interval_ms = ms(plan.heartbeat.interval);
+        t.room_heartbeat_interval_ms = ms(plan.heartbeat.room_interval);
+        // Keep the ZIM ratios when the plan stretches the intervals.
+        t.offline_timeout_ms = t
+            .offline_timeout_ms
+            .max(ms(plan.heartbeat.interval) * 7 / 2);
+        t.room_session_timeout_ms = t
+            .room_session_timeout_ms
+            .max(ms(plan.heartbeat.room_interval) * 7 / 3);
+        let tokens = GeneratedToken::new(
+            settings.app_id,
+            settings.server_secret.clone(),
+            plan.token.ttl_secs,
+        )
+        .map_err(|e| LoadtestError::InvalidPlan(format!("token: {e}")))?;
+        let handle = crate::server::start(settings)
+            .await
+            .map_err(|e| LoadtestError::Backend(format!("embedded server: {e}")))?;
         Ok(Backend {
-            ws_url: plan.backend.clone(),
-            admin: plan
-                .admin_base(None)
-                .map(|base| (base, env_secret(&plan.chaos.admin_token_env))),
+            ws_url: handle.ws_url(),
+            admin: None,
+            embedded: Some((handle, tokens)),
         })
     }
 
@@ -48,9 +91,12 @@ impl Backend {
     pub fn token_provider(&self, plan: &Plan) -> Result<Arc<dyn TokenProvider>, LoadtestError> {
         let t = &plan.token;
         match t.source {
-            TokenSource::Embedded => Err(LoadtestError::Backend(
-                "the embedded reference server is not built yet".into(),
-            )),
+            TokenSource::Embedded => match &self.embedded {
+                Some((_, tokens)) => Ok(Arc::new(tokens.clone())),
+                None => Err(LoadtestError::InvalidPlan(
+                    "token.source \"embedded\" needs the embedded server (backend = \"\")".into(),
+                )),
+            },
             TokenSource::Generated => {
                 let secret = env_secret(&t.secret_env).ok_or_else(|| {
                     LoadtestError::InvalidPlan(format!(
@@ -73,6 +119,11 @@ impl Backend {
 
     /// Drops every session from the server side: POST /admin/faults/drop {"all": true}.
     pub async fn drop_all(&self) -> Result<(), LoadtestError> {
+        if let Some((server, _)) = &self.embedded {
+            let dropped = server.admin().drop(FaultTarget::All);
+            tracing::info!(dropped, "server dropped every session");
+            return Ok(());
+        }
         let Some((base, bearer)) = &self.admin else {
             return Err(LoadtestError::Backend(
                 "no admin URL for a server-side drop (chaos.admin_url)".into(),
@@ -97,5 +148,9 @@ impl Backend {
     }
 
     /// Stops the embedded server, if any.
-    pub async fn stop(self) {}
+    pub async fn stop(self) {
+        if let Some((server, _)) = self.embedded {
+            server.stop().await;
+        }
+    }
 }

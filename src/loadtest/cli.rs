@@ -260,6 +260,11 @@ fn verdict_code(report: &Report) -> ExitCode {
 }
 
 fn run_main(flags: RunFlags) -> ExitCode {
+    // Thousands of accounts: the fleet's per-event lines would drown the progress line and
+    // cost CPU. Warnings only, unless RUST_LOG says otherwise.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
     crate::telemetry::init(flags.log_format);
     let plan = match flags.plan() {
         Ok(p) => p,

@@ -223,6 +223,7 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
         memory_at = memory_at.min(busy.mul_f64(0.9));
     }
     let mut rss_held_kib = 0;
+    let mut memory_sampled_ms = 0;
     let mut fully_at_memory = 0;
     let hold = Instant::now();
     let mut ticker = tokio::time::interval(STEP);
@@ -240,6 +241,7 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
         }
         if rss_held_kib == 0 && elapsed >= memory_at {
             rss_held_kib = rss_kib();
+            memory_sampled_ms = now_ms();
             fully_at_memory = tracker.borrow().fully_connected;
         }
         // Messages: as many as are due by now, spread over the accounts in turn.
@@ -275,6 +277,7 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     }
     if rss_held_kib == 0 {
         rss_held_kib = rss_kib();
+        memory_sampled_ms = now_ms();
         fully_at_memory = tracker.borrow().fully_connected;
     }
     let hold_ended_ms = now_ms();
@@ -383,6 +386,7 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
             rss_held_kib,
             per_account_bytes: rss_held_kib.saturating_sub(rss_before_kib) * 1024 / online,
             includes_server: plan.embedded(),
+            sampled_ms: memory_sampled_ms,
         },
         host: host_name(),
     });

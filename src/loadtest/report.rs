@@ -300,6 +300,8 @@ pub struct Memory {
     pub per_account_bytes: u64,
     /// Whether the reference server ran in this process.
     pub includes_server: bool,
+    /// When `rss_held_kib` was read (unix ms), so another process can be sampled alike.
+    pub sampled_ms: u64,
 }
 
 /// One shard's run.
@@ -852,6 +854,24 @@ mod tests {
         assert!(m.missing_shards().is_empty());
         // Delivered over the union of holds: 20 in 2 s.
         assert_eq!(m.figures.delivered_per_sec, 10.0);
+    }
+
+    #[test]
+    fn message_rates_use_the_whole_seconds_of_sending() {
+        let mut r = shard_report(0, &[1]);
+        for (sec, sent, delivered) in [(10, 3, 30), (11, 10, 100), (12, 10, 100), (13, 4, 40)] {
+            r.timeline.insert(
+                sec,
+                Tick {
+                    sent,
+                    delivered,
+                    ..Tick::default()
+                },
+            );
+        }
+        r.finish();
+        assert_eq!(r.figures.sent_per_sec, 10.0);
+        assert_eq!(r.figures.delivered_per_sec, 100.0);
     }
 
     #[test]

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The zimfleet benchmark (issue 5): one command, prints the figures.
+#
+#   scripts/bench.sh            # release build, then both phases (about 5 minutes)
+#
+# The reference server runs in its own process (`zimfleet server`), the load in another
+# (`zimfleet loadtest`), both on this machine, over loopback.
+#
+# Phase 1, hold and drop: ACCOUNTS accounts (default 19,000), one room each (rooms of 100),
+#   log in at ARRIVAL/s through an admission limit of ADMISSION/s, are held idle with
+#   heartbeats for HOLD_IDLE (default 60 s): memory per idle account is read from VmRSS of
+#   each process (load: its own report; server: sampled here); then messages flow at
+#   DROP_MSG_RATE per account per second, and the server drops every session at once
+#   (POST /admin/faults/drop); the run waits for every account and room to be back, and
+#   counts missing and duplicated messages by room seq.
+# Phase 2, fan-out: FANOUT_ACCOUNTS accounts in rooms of 100, each sending 1 message per
+#   second for FANOUT_SECS: delivered messages per second and end-to-end p50/p99.
+#
+# Environment knobs (defaults in brackets): ACCOUNTS [19000], ARRIVAL [3000], ADMISSION
+# [6000], HOLD_IDLE [60], DROP_MSG_RATE [0.01], FANOUT_ACCOUNTS [1000], FANOUT_SECS [30],
+# OUT [target/bench].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ACCOUNTS=${ACCOUNTS:-19000}
+ARRIVAL=${ARRIVAL:-3000}
+ADMISSION=${ADMISSION:-6000}
+HOLD_IDLE=${HOLD_IDLE:-60}
+DROP_MSG_RATE=${DROP_MSG_RATE:-0.01}
+FANOUT_ACCOUNTS=${FANOUT_ACCOUNTS:-1000}
+FANOUT_SECS=${FANOUT_SECS:-30}
+OUT=${OUT:-target/bench}
+mkdir -p "$OUT"
+
+echo "== building (release)" >&2
+cargo build --release --bin zimfleet >&2
+BIN=target/release/zimfleet
+
+# Both processes may hold 19,000+ sockets: take the hard open-file limit.
+ulimit -n "$(ulimit -Hn)"
+
+SECRET=$(head -c 16 /dev/urandom | xxd -p)          # 32 characters
+ADMIN_TOKEN=$(head -c 16 /dev/urandom | xxd -p)
+SERVER_PID=""
+SAMPLER_PID=""
+cleanup() {
+    [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== starting the reference server" >&2
+ZIMFLEET__SERVER__LISTEN=127.0.0.1:0 \
+ZIMFLEET__SERVER__SERVER_SECRET="$SECRET" \
+ZIMFLEET__SERVER__ADMIN_TOKEN="$ADMIN_TOKEN" \
+ZIMFLEET__SERVER__LIMITS__MEMBERS_PER_ROOM=0 \
+RUST_LOG=warn \
+    "$BIN" server >"$OUT/server.out" 2>"$OUT/server.log" &
+SERVER_PID=$!
+ADDR=""
+for _ in $(seq 1 100); do
+    ADDR=$(sed -n 's/^zimfleet server listening on //p' "$OUT/server.out" | head -1)
+    [ -n "$ADDR" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$ADDR" ] || { echo "server did not print its address" >&2; exit 1; }
+echo "   server pid $SERVER_PID on $ADDR" >&2
+
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+sessions() {
+    curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" "http://$ADDR/admin/stats" |
+        jq -r '.sessions // 0' 2>/dev/null || echo 0
+}
+
+sleep 1
+SERVER_RSS_BASE=$(rss "$SERVER_PID")
+
+# Server memory and sessions once a second: unix_ms rss_kib sessions.
+( while kill -0 "$SERVER_PID" 2>/dev/null; do
+      echo "$(date +%s%3N) $(rss "$SERVER_PID") $(sessions)"
+      sleep 1
+  done ) >"$OUT/server-samples.txt" &
+SAMPLER_PID=$!
+
+export ZIMFLEET_SERVER_SECRET="$SECRET" ZIMFLEET_ADMIN_TOKEN="$ADMIN_TOKEN"
+HOLD_TOTAL=$((HOLD_IDLE + 40))       # idle, then 10 s of messages, the drop, 30 s after it
+
+cat >"$OUT/hold.toml" <<EOF
+[loadtest]
+memory_at = "$((HOLD_IDLE - 5))s"
+drain = "120s"
+ramp_timeout = "300s"
+[loadtest.messages]
+start_after = "${HOLD_IDLE}s"
+body_bytes = 64
+[loadtest.thresholds]
+max_login_p99 = "60s"
+max_message_p99 = "60s"
+EOF
+echo "== phase 1: $ACCOUNTS accounts held ${HOLD_IDLE}s, then messages and a server-side drop of every session" >&2
+set +e
+RUST_LOG=warn "$BIN" loadtest \
+    --backend "ws://$ADDR/ws" --token-source generated \
+    --accounts "$ACCOUNTS" --rate "$ARRIVAL" --admission "$ADMISSION" \
+    --rooms-per-account 1 --room-size 100 \
+    --duration "${HOLD_TOTAL}s" --msg-rate "$DROP_MSG_RATE" \
+    --server-drop-at "$((HOLD_IDLE + 10))s" \
+    --config "$OUT/hold.toml" \
+    --out "$OUT/hold.json" >"$OUT/hold.txt" 2>"$OUT/hold.log"
+HOLD_RC=$?
+set -e
+echo "   exit code $HOLD_RC (table: $OUT/hold.txt)" >&2
+
+cat >"$OUT/fanout.toml" <<EOF
+[loadtest]
+user_pattern = "fan-{i}"
+drain = "30s"
+[loadtest.rooms]
+id_pattern = "fan-room-{r}"
+[loadtest.thresholds]
+max_message_p99 = "60s"
+EOF
+echo "== phase 2: fan-out, $FANOUT_ACCOUNTS accounts in rooms of 100, 1 msg/s each for ${FANOUT_SECS}s" >&2
+set +e
+RUST_LOG=warn "$BIN" loadtest \
+    --backend "ws://$ADDR/ws" --token-source generated \
+    --accounts "$FANOUT_ACCOUNTS" --first-index 1000000 --rate "$ARRIVAL" --admission "$ADMISSION" \
+    --rooms-per-account 1 --room-size 100 \
+    --duration "${FANOUT_SECS}s" --msg-rate 1 \
+    --config "$OUT/fanout.toml" \
+    --out "$OUT/fanout.json" >"$OUT/fanout.txt" 2>"$OUT/fanout.log"
+FANOUT_RC=$?
+set -e
+echo "   exit code $FANOUT_RC (table: $OUT/fanout.txt)" >&2
+
+kill "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+
+python3 - "$OUT" "$SERVER_RSS_BASE" "$HOLD_RC" "$FANOUT_RC" <<'PY'
+import json, sys, platform, os, datetime
+out, base, hold_rc, fan_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+hold = json.load(open(f"{out}/hold.json"))
+fan = json.load(open(f"{out}/fanout.json"))
+samples = [tuple(map(int, l.split())) for l in open(f"{out}/server-samples.txt") if len(l.split()) == 3]
+s = hold["shards"][0]
+plan = hold["plan"]
+# Server memory at the moment the load process sampled its own (idle, before messages).
+mem_at_ms = s["memory"]["sampled_ms"]
+near = min(samples, key=lambda x: abs(x[0] - mem_at_ms)) if samples else (0, 0, 0)
+srv_sessions = near[2]
+srv_per = (near[1] - base) * 1024 // srv_sessions if srv_sessions else 0
+c, f, h = hold["counts"], hold["figures"], hold["histograms"]
+fc, ff, fh = fan["counts"], fan["figures"], fan["histograms"]
+ms = lambda us: f"{us/1000:.1f} ms"
+cpu = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+print(f"zimfleet benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
+print(f"machine: {os.cpu_count()} cores ({cpu}), {mem/1048576:.1f} GiB, {platform.system()} {platform.release()}")
+print()
+print(f"hold: {c['accounts_planned']} accounts, one room each (rooms of 100)")
+print(f"  fully connected after the ramp ............ {c['logins_ok']} logins, {c['room_entries_ok']} room entries")
+print(f"  logins + room entries per second .......... {f['logins_plus_room_entries_per_sec']:.0f}/s end to end (target >= 5000)")
+print(f"  login p50 / p99 ........................... {ms(h['login']['p50_us'])} / {ms(h['login']['p99_us'])}")
+print(f"  room enter p50 / p99 ...................... {ms(h['room_enter']['p50_us'])} / {ms(h['room_enter']['p99_us'])}")
+print(f"  memory per idle account, load process ..... {s['memory']['per_account_bytes']/1024:.1f} KiB (target <= 12 KiB; {s['memory']['rss_before_kib']} -> {s['memory']['rss_held_kib']} KiB)")
+print(f"  memory per session, server process ........ {srv_per/1024:.1f} KiB (target <= 16 KiB; {base} -> {near[1]} KiB for {srv_sessions} sessions)")
+print(f"server drop of every session:")
+print(f"  back fully connected ...................... {c['accounts_fully_connected']} of {c['accounts_planned']} ({100*f['connected_share']:.2f}%)")
+print(f"  disconnects / reconnects .................. {c['disconnects']} / {c['reconnects']}")
+print(f"  reconnect p50 / p99 / max ................. {ms(h['reconnect']['p50_us'])} / {ms(h['reconnect']['p99_us'])} / {ms(h['reconnect']['max_us'])}")
+print(f"  peak re-logins per second ................. {f['peak_reconnects_per_sec']}/s vs admission limit {f['admission_limit_per_sec']}/s ({100*(f['peak_reconnects_per_sec']/f['admission_limit_per_sec']-1):+.1f}%)")
+print(f"  rooms back: member / rejoined / re-entered  {c['room_recovered_member']} / {c['room_recovered_after_connect_timeout']} / {c['room_recovered_after_room_not_exist']}")
+print(f"  messages sent / delivered ................. {c['messages_sent']} / {c['messages_delivered']}")
+print(f"  messages missing / duplicated ............. {c['messages_missing']} / {c['messages_duplicated']}")
+print(f"  events lost ............................... {c['events_lost']}")
+print(f"fan-out: {fc['accounts_planned']} accounts in rooms of 100, 1 msg/s each")
+print(f"  sent / delivered per second ............... {ff['sent_per_sec']:.0f}/s / {ff['delivered_per_sec']:.0f}/s")
+print(f"  end to end p50 / p99 / max ................ {ms(fh['message']['p50_us'])} / {ms(fh['message']['p99_us'])} / {ms(fh['message']['max_us'])}")
+print(f"  missing / duplicated / send errors ........ {fc['messages_missing']} / {fc['messages_duplicated']} / {fc['messages_send_failed']}")
+print(f"exit codes: hold {hold_rc}, fan-out {fan_rc}; reports in {out}/")
+PY
