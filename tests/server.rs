@@ -1237,6 +1237,112 @@ async fn message_send_errors() {
     server.stop().await;
 }
 
+#[actix_rt::test]
+async fn idempotency_lasts_its_window_only() {
+    let server = server_with(|s| s.timing.idempotency_window_ms = 300).await;
+    let mut a = online(&server, "ida").await;
+    let mut b = online(&server, "ivo").await;
+    let first = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    let again = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    assert_eq!(code(&first), 0, "{first}");
+    assert_eq!(again["timestamp_ms"], first["timestamp_ms"]);
+    assert_eq!(again["message_id"], first["message_id"]);
+    assert_eq!(b.push("message").await["message"]["body"], json!("one"));
+    b.silent_for(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let later = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    assert_ne!(
+        later["message_id"], first["message_id"],
+        "window over: a new message"
+    );
+    assert_eq!(
+        b.push("message").await["message"]["message_id"],
+        later["message_id"]
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn offline_store_keeps_the_newest() {
+    let server = server_with(|s| s.limits.offline_messages_per_user = 2).await;
+    let mut a = online(&server, "ola").await;
+    let mut b = online(&server, "oto").await;
+    assert_eq!(code(&b.request("logout", json!({})).await), 0);
+    for i in 1..=3 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(0, "oto", &format!("o{i}"), &format!("m{i}")),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+    }
+    let mut b = online(&server, "oto").await;
+    assert_eq!(b.push("message").await["message"]["body"], json!("m2"));
+    assert_eq!(b.push("message").await["message"]["body"], json!("m3"));
+    b.silent_for(Duration::from_millis(100)).await;
+    let stats = server.admin().stats();
+    assert_eq!((stats.offline_stored, stats.offline_dropped), (3, 1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_full_room_refuses_with_6000304() {
+    let server = server_with(|s| s.limits.members_per_room = 2).await;
+    let mut a = online(&server, "pa").await;
+    let mut b = online(&server, "pb").await;
+    let mut c = online(&server, "pc").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "full"})).await),
+        0
+    );
+    assert_eq!(
+        code(&b.request("room_join", json!({"room_id": "full"})).await),
+        0
+    );
+    assert_error(
+        &c.request("room_join", json!({"room_id": "full"})).await,
+        6000304,
+    );
+    assert_error(
+        &c.request("room_enter", json!({"room_id": "full"})).await,
+        6000304,
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn pings_are_answered_and_a_client_close_is_echoed() {
+    let server = server().await;
+    let mut ws = online(&server, "pq").await;
+    ws.send_raw(Message::Ping("hb".as_bytes().to_vec().into()))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.framed.next()).await {
+            Ok(Some(Ok(Frame::Pong(p)))) => {
+                assert_eq!(&p[..], b"hb");
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no pong: {other:?}"),
+        }
+    }
+    ws.send_raw(Message::Close(Some(awc::ws::CloseReason {
+        code: awc::ws::CloseCode::Normal,
+        description: None,
+    })))
+    .await;
+    assert!(matches!(ws.closed().await, Got::Close(Some(1000))));
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Admin and faults
 

@@ -37,6 +37,23 @@ fn err(code: ErrorCode, msg: &str) -> ZimError {
     ZimError::new(code, msg)
 }
 
+/// The `message` push, serialised from a borrowed message (the same JSON as
+/// `Push::Message`, without copying the body).
+pub(crate) fn message_push(message: &ChatMessage, offline: bool) -> ByteString {
+    #[derive(Serialize)]
+    struct MessagePush<'a> {
+        push: &'static str,
+        message: &'a ChatMessage,
+        offline: bool,
+    }
+    let push = MessagePush {
+        push: "message",
+        message,
+        offline,
+    };
+    ByteString::from(serde_json::to_string(&push).expect("pushes always serialise"))
+}
+
 /// Serialises a push once; the bytes are shared by every receiver.
 pub(crate) fn push_bytes(push: &Push) -> ByteString {
     ByteString::from(serde_json::to_string(push).expect("pushes always serialise"))
@@ -802,9 +819,10 @@ impl Hub {
         if let Some(reply) = self.recall(sender, &req.client_msg_id) {
             return Ok(reply);
         }
+        let client_msg_id = req.client_msg_id.clone();
         let reply = match req.conv_type {
-            ConvType::Room => self.send_room(sender, &req)?,
-            ConvType::Peer => self.send_peer(sender, &req)?,
+            ConvType::Room => self.send_room(sender, req)?,
+            ConvType::Peer => self.send_peer(sender, req)?,
             ConvType::Unknown(_) => {
                 return Err(err(
                     ErrorCode::INVALID_PARAMETER,
@@ -813,29 +831,30 @@ impl Hub {
             }
         };
         bump(&self.counters.messages_routed);
-        self.remember(sender, &req.client_msg_id, &reply);
+        self.remember(sender, &client_msg_id, &reply);
         Ok(reply)
     }
 
-    fn new_message(&self, sender: &str, req: &MessageSend, seq: Option<u64>) -> ChatMessage {
+    /// The message, built from the request it moves out of (the body is not copied).
+    fn new_message(&self, sender: &str, req: MessageSend, seq: Option<u64>) -> ChatMessage {
         ChatMessage {
             message_id: self.next_message_id.fetch_add(1, Ordering::Relaxed),
             conv_type: req.conv_type,
             conv_id: if req.conv_type == ConvType::Room {
-                req.to.clone()
+                req.to
             } else {
                 sender.to_owned()
             },
             from: sender.to_owned(),
             msg_type: req.msg_type,
-            body: req.body.clone(),
+            body: req.body,
             seq,
             timestamp_ms: now_ms(),
-            client_msg_id: req.client_msg_id.clone(),
+            client_msg_id: req.client_msg_id,
         }
     }
 
-    fn send_room(&self, sender: &str, req: &MessageSend) -> Result<MessageSendReply, ZimError> {
+    fn send_room(&self, sender: &str, req: MessageSend) -> Result<MessageSendReply, ZimError> {
         let missing = || err(ErrorCode::MESSAGE_TARGET_NOT_EXIST, "room does not exist");
         let cell = self.room_cell(&req.to).ok_or_else(missing)?;
         let mut room = lock_room(&cell);
@@ -852,10 +871,7 @@ impl Hub {
             seq: message.seq,
             timestamp_ms: message.timestamp_ms,
         };
-        let frame = push_bytes(&Push::Message {
-            message: message.clone(),
-            offline: false,
-        });
+        let frame = message_push(&message, false);
         if room.history.len() >= self.settings.limits.history_per_room {
             room.history.pop_front();
         }
@@ -865,39 +881,31 @@ impl Hub {
         Ok(reply)
     }
 
-    fn send_peer(&self, sender: &str, req: &MessageSend) -> Result<MessageSendReply, ZimError> {
-        let message = self.new_message(sender, req, None);
-        let reply = MessageSendReply {
-            message_id: message.message_id,
-            seq: None,
-            timestamp_ms: message.timestamp_ms,
-        };
+    fn send_peer(&self, sender: &str, req: MessageSend) -> Result<MessageSendReply, ZimError> {
         let Some(mut target) = self.users.get_mut(&*req.to) else {
             return Err(err(
                 ErrorCode::MESSAGE_TARGET_NOT_EXIST,
                 "user does not exist",
             ));
         };
+        let message = self.new_message(sender, req, None);
+        let reply = MessageSendReply {
+            message_id: message.message_id,
+            seq: None,
+            timestamp_ms: message.timestamp_ms,
+        };
         if let Some(current) = &target.current {
-            let frame = push_bytes(&Push::Message {
-                message,
-                offline: false,
-            });
-            match current.link.push(frame) {
+            match current.link.push(message_push(&message, false)) {
                 PushOutcome::Queued => bump(&self.counters.pushes_queued),
                 PushOutcome::Closing => {}
                 PushOutcome::Overflowed => bump(&self.counters.outbound_overflows),
             }
         } else {
-            let frame = push_bytes(&Push::Message {
-                message,
-                offline: true,
-            });
             if target.offline.len() >= self.settings.limits.offline_messages_per_user {
                 target.offline.pop_front();
                 bump(&self.counters.offline_dropped);
             }
-            target.offline.push_back(frame);
+            target.offline.push_back(message_push(&message, true));
             bump(&self.counters.offline_stored);
         }
         Ok(reply)
@@ -1147,5 +1155,34 @@ impl Hub {
             return bad("conv_type must be 0 or 1");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MessageType;
+
+    #[test]
+    fn message_push_is_the_push_enum_json() {
+        let message = ChatMessage {
+            message_id: 7,
+            conv_type: ConvType::Room,
+            conv_id: "r".into(),
+            from: "u".into(),
+            msg_type: MessageType::Text,
+            body: "hi \"there\"".into(),
+            seq: Some(3),
+            timestamp_ms: 9,
+            client_msg_id: "c".into(),
+        };
+        for offline in [false, true] {
+            let borrowed = message_push(&message, offline);
+            let owned = push_bytes(&Push::Message {
+                message: message.clone(),
+                offline,
+            });
+            assert_eq!(borrowed, owned);
+        }
     }
 }
