@@ -10,7 +10,7 @@ use awc::BoxedSocket;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use zimfleet::protocol::{KickoutReason, Secret};
-use zimfleet::server::{start, FaultTarget, ServerHandle, ServerSettings};
+use zimfleet::server::{start, DevicePolicy, FaultTarget, ServerHandle, ServerSettings};
 use zimfleet::token::token04;
 
 /// Longest any single expected event may take.
@@ -485,6 +485,38 @@ async fn the_same_device_replaces_silently_and_keeps_rooms() {
         .await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert_eq!(reply["member_count"], json!(1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn multi_device_policy_keeps_one_session_per_device() {
+    let server = server_with(|s| s.device_policy = DevicePolicy::Multi).await;
+    let mut phone = online_from(&server, "mia", "phone").await;
+    let mut tablet = online_from(&server, "mia", "tablet").await;
+    let mut friend = online(&server, "nat").await;
+    let reply = friend
+        .request("message_send", send_fields(0, "mia", "md1", "to both"))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    for ws in [&mut phone, &mut tablet] {
+        assert_eq!(
+            ws.push("message").await["message"]["body"],
+            json!("to both")
+        );
+    }
+    assert_eq!(server.admin().stats().users_online, 2);
+    // the same device still replaces silently
+    let mut phone2 = online_from(&server, "mia", "phone").await;
+    assert!(matches!(phone.closed().await, Got::Close(Some(1000))));
+    heartbeat_ok(&mut tablet).await;
+    heartbeat_ok(&mut phone2).await;
+    // faults reach every session of the user
+    assert_eq!(
+        server.admin().drop(FaultTarget::Users(vec!["mia".into()])),
+        2
+    );
+    assert!(matches!(tablet.closed().await, Got::End));
+    assert!(matches!(phone2.closed().await, Got::End));
     server.stop().await;
 }
 
