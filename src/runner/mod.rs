@@ -253,6 +253,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
 
     if let Some(admin) = admin {
         admin.stop().await;
+        tracing::debug!("admin face stopped");
     }
     // The followers take the last events of the shutdown, then end.
     let _ = stop_followers.send(true);
@@ -271,8 +272,10 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
             );
         }
     }
+    tracing::debug!("followers and events file done");
     if let Backend::Embedded(server) = backend {
         server.stop().await;
+        tracing::debug!("embedded server stopped");
     }
     Ok(())
 }
