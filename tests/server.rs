@@ -399,7 +399,9 @@ async fn login_as_another_user_on_a_connection_is_refused() {
 async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
     let server = server().await;
     let mut bystander = online(&server, "calm").await;
-    let cases: Vec<(fn() -> Message, u16, &str)> = vec![
+    /// A bad frame, the close code and the close text it gets.
+    type Case = (fn() -> Message, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (
             || Message::Text("{not json".into()),
             1007,
