@@ -450,6 +450,80 @@ async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
 }
 
 #[actix_rt::test]
+async fn a_websocket_protocol_violation_closes_with_1002() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = server().await;
+    let mut bystander = online(&server, "steady").await;
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.local_addr()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(WAIT, tcp.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // a client frame without a mask violates RFC 6455
+    tcp.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let mut frame = [0u8; 4];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut frame))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
+    heartbeat_ok(&mut bystander).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn fragmented_messages_are_reassembled_and_limited_as_a_whole() {
+    use actix_http::ws::Item;
+    let server = server().await;
+    let mut ws = online(&server, "frag").await;
+    let text = r#"{"id":77,"op":"heartbeat","pad":"xxxxxxxx"}"#;
+    let (a, rest) = text.split_at(10);
+    let (b, c) = rest.split_at(10);
+    ws.send_raw(Message::Continuation(Item::FirstText(
+        a.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Continue(
+        b.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Last(
+        c.as_bytes().to_vec().into(),
+    )))
+    .await;
+    let reply = ws.reply_to(77).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    // three fragments of 30,000 bytes: each fits, the whole does not
+    let part = || -> bytes::Bytes { vec![b'x'; 30_000].into() };
+    ws.send_raw(Message::Continuation(Item::FirstText(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Continue(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Last(part()))).await;
+    assert!(matches!(ws.closed().await, Got::Close(Some(1009))));
+    server.stop().await;
+}
+
+#[actix_rt::test]
 async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
     let server = server().await;
     let mut ws = online(&server, "gina").await;
