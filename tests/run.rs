@@ -173,7 +173,24 @@ fn a_bad_behaviour_setting_names_the_file() {
     assert_eq!(
         stderr,
         format!(
-            "zimfleet run: {}: settings: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8, not 50\n",
+            "zimfleet run: {}: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8, not 50\n",
+            bots.join("c.toml").display()
+        )
+    );
+}
+
+#[test]
+fn a_wrong_type_in_a_behaviour_setting_shows_its_key() {
+    let dir = temp_dir("bad-setting-type");
+    let bots = bots_dir(
+        &dir,
+        &[("c.toml", "behaviour = \"chatter\"\n[[accounts]]\nuser_id = \"c\"\n[settings]\nrate_per_sec = \"fast\"\n")],
+    );
+    let stderr = refused(zimfleet(&dir).arg("--bots").arg(&bots));
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: {}: settings of behaviour \"chatter\": `rate_per_sec = \"fast\"`: invalid type: string \"fast\", expected f64\n",
             bots.join("c.toml").display()
         )
     );
