@@ -38,6 +38,8 @@ pub(crate) struct FleetShared {
     pub renewal_needed: Recipient<RenewalNeeded>,
     pub renewal_cancelled: Recipient<RenewalCancelled>,
     arbiters: Vec<ArbiterHandle>,
+    /// Accounts at which the process nears its open-file limit (one socket each).
+    fd_warning_at: usize,
     owned_arbiters: Mutex<Vec<Arbiter>>,
 }
 
@@ -114,6 +116,9 @@ impl Fleet {
             renewal_needed: renewals.clone().recipient(),
             renewal_cancelled: renewals.recipient(),
             arbiters,
+            fd_warning_at: rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| (soft as usize).saturating_mul(9) / 10)
+                .unwrap_or(usize::MAX),
             owned_arbiters: Mutex::new(owned),
         });
         Fleet { shared }
@@ -156,6 +161,13 @@ impl Fleet {
                 ended: None,
             },
         );
+        if registry.len() == self.shared.fd_warning_at {
+            tracing::warn!(
+                accounts = registry.len(),
+                "accounts near the open-file limit (one socket each, two when the backend \
+                 shares the machine): raise `ulimit -n` or run shards"
+            );
+        }
         Ok(handle)
     }
 
