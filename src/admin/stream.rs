@@ -14,7 +14,8 @@ use actix_codec::{Decoder, Encoder};
 use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, Message};
 use actix_web::web::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::watch;
 
 use crate::client::Event;
 
@@ -28,6 +29,9 @@ struct State<P> {
     incoming: BytesMut,
     ping: tokio::time::Interval,
     lost: Arc<AtomicU64>,
+    /// Turns true when the admin face stops: send what is queued, then Close.
+    stopping: watch::Receiver<bool>,
+    draining: bool,
     /// A Close was sent: the stream ends after it.
     closing: bool,
 }
@@ -44,12 +48,14 @@ pub fn event_frames<P>(
     events: broadcast::Receiver<Arc<Event>>,
     payload: P,
     lost: Arc<AtomicU64>,
+    stopping: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>>
 where
     P: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin + 'static,
 {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let draining = *stopping.borrow();
     let state = State {
         events,
         payload,
@@ -57,6 +63,8 @@ where
         incoming: BytesMut::new(),
         ping,
         lost,
+        draining,
+        stopping,
         closing: false,
     };
     futures_util::stream::unfold(state, |mut s| async move {
@@ -64,26 +72,33 @@ where
             return None;
         }
         loop {
+            if s.draining {
+                let step = match s.events.try_recv() {
+                    Ok(event) => event_message(&event),
+                    Err(TryRecvError::Lagged(n)) => s.lagged(n),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                        s.closing = true;
+                        Step::Send(going_away())
+                    }
+                };
+                match s.encode(step) {
+                    Some(frame) => return Some((frame, s)),
+                    None => continue,
+                }
+            }
             let step = tokio::select! {
                 event = s.events.recv() => match event {
-                    Ok(event) => match serde_json::to_string(&*event) {
-                        Ok(line) => Step::Send(Message::Text(line.into())),
-                        Err(_) => Step::Nothing,
-                    },
-                    Err(RecvError::Lagged(n)) => {
-                        s.lost.fetch_add(n, Ordering::Relaxed);
-                        Step::Send(Message::Text(
-                            format!("{{\"kind\":\"events_lost\",\"lost\":{n}}}").into(),
-                        ))
-                    }
+                    Ok(event) => event_message(&event),
+                    Err(RecvError::Lagged(n)) => s.lagged(n),
                     Err(RecvError::Closed) => {
                         s.closing = true;
-                        Step::Send(Message::Close(Some(CloseReason {
-                            code: CloseCode::Away,
-                            description: Some("zimfleet is shutting down".into()),
-                        })))
+                        Step::Send(going_away())
                     }
                 },
+                changed = s.stopping.changed() => {
+                    s.draining = changed.is_err() || *s.stopping.borrow();
+                    Step::Nothing
+                }
                 chunk = s.payload.next() => match chunk {
                     Some(Ok(bytes)) => {
                         s.incoming.extend_from_slice(&bytes);
@@ -94,22 +109,56 @@ where
                 },
                 _ = s.ping.tick() => Step::Send(Message::Ping(Bytes::new())),
             };
-            match step {
-                Step::Send(message) => {
-                    let mut out = BytesMut::new();
-                    if s.codec.encode(message, &mut out).is_err() {
-                        return None;
-                    }
-                    return Some((Ok(out.freeze()), s));
-                }
-                Step::Nothing => continue,
-                Step::End => return None,
+            if let Step::End = step {
+                return None;
+            }
+            if let Some(frame) = s.encode(step) {
+                return Some((frame, s));
             }
         }
     })
 }
 
+fn event_message(event: &Event) -> Step {
+    match serde_json::to_string(event) {
+        Ok(line) => Step::Send(Message::Text(line.into())),
+        Err(_) => Step::Nothing,
+    }
+}
+
+fn going_away() -> Message {
+    Message::Close(Some(CloseReason {
+        code: CloseCode::Away,
+        description: Some("zimfleet is shutting down".into()),
+    }))
+}
+
 impl<P> State<P> {
+    /// The client fell `n` events behind: count them and tell it.
+    fn lagged(&mut self, n: u64) -> Step {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+        Step::Send(Message::Text(
+            format!("{{\"kind\":\"events_lost\",\"lost\":{n}}}").into(),
+        ))
+    }
+
+    /// The frame of a step, if it sends one (an encoding failure ends the stream).
+    fn encode(&mut self, step: Step) -> Option<Result<Bytes, actix_web::Error>> {
+        let Step::Send(message) = step else {
+            return None;
+        };
+        let mut out = BytesMut::new();
+        match self.codec.encode(message, &mut out) {
+            Ok(()) => Some(Ok(out.freeze())),
+            Err(_) => {
+                self.closing = true;
+                Some(Err(actix_web::error::ErrorInternalServerError(
+                    "frame encoding failed",
+                )))
+            }
+        }
+    }
+
     /// Reads the client's complete frames: answers the first Ping or Close; ignores the rest
     /// (the stream is one-way).
     fn client_frames(&mut self) -> Step {
