@@ -767,26 +767,136 @@ impl WsReader {
 
 const TEST_SECRET: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f";
 
+/// The reference server in this test process, on its own thread, with a known secret.
+struct OwnBackend {
+    url: String,
+    admin: zimfleet::server::Admin,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl OwnBackend {
+    fn start() -> OwnBackend {
+        use zimfleet::protocol::Secret;
+        use zimfleet::server::ServerSettings;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let mut settings = ServerSettings::for_tests();
+                settings.app_id = 4242;
+                settings.server_secret = Secret::new(TEST_SECRET);
+                let handle = zimfleet::server::start(settings).await.unwrap();
+                started_tx.send((handle.ws_url(), handle.admin())).unwrap();
+                let _ = stop_rx.await;
+                handle.stop().await;
+            })
+        });
+        let (url, admin) = started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        OwnBackend {
+            url,
+            admin,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// Bot files with accounts that only stay online in room "r", with generated tokens.
+fn idle_bots(dir: &Path, users: &[&str]) -> PathBuf {
+    let accounts: String = users
+        .iter()
+        .map(|u| format!("[[accounts]]\nuser_id = \"{u}\"\n"))
+        .collect();
+    bots_dir(
+        dir,
+        &[(
+            "idle.toml",
+            &format!("behaviour = \"idle\"\ntoken = {{ source = \"generated\", app_id = 4242, secret_env = \"TEST_APP_SECRET\" }}\n{accounts}[[rooms]]\nroom_id = \"r\"\n"),
+        )],
+    )
+}
+
+/// Starts `zimfleet run` on `backend` with idle accounts and waits until they are in room r.
+fn idle_run(name: &str, backend: &OwnBackend, users: &[&str], deadline: &str) -> Running {
+    let dir = temp_dir(name);
+    let bots = idle_bots(&dir, users);
+    let mut cmd = zimfleet(&dir);
+    cmd.arg("--bots")
+        .arg(&bots)
+        .env("ZIMFLEET__BACKEND__URL", &backend.url)
+        .env("ZIMFLEET__RUN__SHUTDOWN_DEADLINE", deadline)
+        .env("TEST_APP_SECRET", TEST_SECRET);
+    let mut run = Running::start(&dir, cmd);
+    run.wait_for(
+        "every idle account in room r",
+        Duration::from_secs(20),
+        |r| {
+            let events = r.events();
+            users
+                .iter()
+                .all(|u| room_pairs(&events, u, "r").contains(&CONNECTED))
+                .then_some(())
+        },
+    );
+    run
+}
+
+#[test]
+fn a_backend_that_stops_answering_cannot_hold_the_shutdown_past_its_deadline() {
+    let backend = OwnBackend::start();
+    let mut run = idle_run("unanswered", &backend, &["q1", "q2"], "1s");
+    backend
+        .admin
+        .blackhole(zimfleet::server::FaultTarget::All, Duration::from_secs(30));
+    run.signal("TERM");
+    let (code, took) = run.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "log:\n{}", run.log_text());
+    assert!(
+        took < Duration::from_millis(1000 + 1500),
+        "shutdown took {took:?}"
+    );
+    let log = run.log_text();
+    assert!(log.contains("shutdown: 0 logged out, 2 timed out"), "{log}");
+    backend.stop();
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let backend = OwnBackend::start();
+    let mut run = idle_run("second-signal", &backend, &["s1"], "30s");
+    // An unanswering backend keeps the first shutdown waiting for its 30 s deadline.
+    backend
+        .admin
+        .blackhole(zimfleet::server::FaultTarget::All, Duration::from_secs(60));
+    run.signal("INT");
+    run.wait_for(
+        "the first signal's shutdown",
+        Duration::from_secs(10),
+        |r| r.log_text().contains("SIGINT: leaving rooms").then_some(()),
+    );
+    run.signal("TERM");
+    let (code, took) = run.wait_exit(Duration::from_secs(5));
+    assert_eq!(code, Some(130), "log:\n{}", run.log_text());
+    assert!(
+        took < Duration::from_secs(2),
+        "the second signal took {took:?}"
+    );
+    assert!(run
+        .log_text()
+        .contains("zimfleet run: second SIGTERM: exiting now"));
+    backend.stop();
+}
+
 #[test]
 fn bots_run_against_their_own_backend_with_generated_tokens() {
-    use zimfleet::protocol::Secret;
-    use zimfleet::server::ServerSettings;
-
-    // The backend: the reference server in this test process, on its own thread.
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let mut settings = ServerSettings::for_tests();
-            settings.app_id = 4242;
-            settings.server_secret = Secret::new(TEST_SECRET);
-            let handle = zimfleet::server::start(settings).await.unwrap();
-            url_tx.send(handle.ws_url()).unwrap();
-            let _ = stop_rx.await;
-            handle.stop().await;
-        })
-    });
-    let url = url_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let backend = OwnBackend::start();
+    let url = backend.url.clone();
 
     let dir = temp_dir("own-backend");
     let token = "token = { source = \"generated\", app_id = 4242, secret_env = \"TEST_APP_SECRET\", lifetime = \"10m\" }\n";
@@ -831,6 +941,51 @@ fn bots_run_against_their_own_backend_with_generated_tokens() {
             "the secret leaked:\n{output}"
         );
     }
-    let _ = stop_tx.send(());
-    server.join().unwrap();
+    backend.stop();
+}
+
+/// The messages of a JSON log (`--log-format json`); every line must be a JSON object.
+fn json_log_messages(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+            v["message"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_shipped_bots_talk_on_a_fresh_clone_with_json_log_lines() {
+    // `cargo run -- run` in the project directory: bots/ and the embedded server.
+    let dir = temp_dir("shipped");
+    let mut cmd = zimfleet(&dir);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--log-format", "json"]);
+    let mut run = Running::start(&dir, cmd);
+    run.wait_for(
+        "the shipped bots' conversation",
+        Duration::from_secs(30),
+        |r| {
+            let messages = json_log_messages(&r.log_text());
+            let said = |text: &str| messages.iter().any(|m| m.contains(text));
+            (said("[lobby] host: Welcome to the lobby,")
+                && said("[lobby] ann: hello everyone!")
+                && said("[lobby] concierge: Hello ann, nice to meet you.")
+                && said("[archive] archivist: [lobby] ann: hello everyone!")
+                && said("[echo-room] echo: echo: chatter #1 from chatty"))
+            .then_some(())
+        },
+    );
+    run.signal("TERM");
+    let (code, _) = run.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "log:\n{}", run.log_text());
+    let messages = json_log_messages(&run.log_text());
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("shutdown: 7 logged out, 0 timed out")),
+        "{messages:?}"
+    );
 }
