@@ -1094,6 +1094,50 @@ async fn room_messages_have_dense_seq_and_reach_every_member_once() {
 }
 
 #[actix_rt::test]
+async fn concurrent_senders_across_workers_every_member_sees_every_seq_in_order() {
+    const MEMBERS: usize = 12;
+    const SENDERS: usize = 4;
+    const EACH: usize = 10;
+    let server = server_with(|s| s.workers = 2).await;
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let mut ws = online(&server, &format!("w{i}")).await;
+        let reply = ws.request("room_enter", json!({"room_id": "busy"})).await;
+        assert_eq!(code(&reply), 0, "{reply}");
+        members.push(ws);
+    }
+    // the senders fire all their requests first, then read the replies: they interleave
+    for (s, ws) in members.iter_mut().take(SENDERS).enumerate() {
+        for n in 0..EACH {
+            let frame = json!({"id": 1000 + n, "op": "message_send", "conv_type": 1, "to": "busy",
+                               "client_msg_id": format!("s{s}-{n}"), "type": 1, "body": format!("{s}:{n}")});
+            ws.send_text(&frame.to_string()).await;
+        }
+    }
+    let total = (SENDERS * EACH) as u64;
+    for (i, ws) in members.iter_mut().enumerate() {
+        let mut seqs = Vec::new();
+        let mut replies = 0;
+        while seqs.len() < total as usize || (i < SENDERS && replies < EACH) {
+            match ws.next().await {
+                Got::Json(v) if v["push"] == json!("message") => {
+                    seqs.push(v["message"]["seq"].as_u64().unwrap())
+                }
+                Got::Json(v) if v["id"].as_u64().is_some_and(|id| id >= 1000) => {
+                    assert_eq!(code(&v), 0, "{v}");
+                    replies += 1;
+                }
+                Got::Json(_) => {}
+                other => panic!("member {i}: {other:?}"),
+            }
+        }
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "member {i}");
+    }
+    assert_eq!(server.admin().stats().messages_routed, total);
+    server.stop().await;
+}
+
+#[actix_rt::test]
 async fn history_keeps_the_last_n() {
     let server = server_with(|s| s.limits.history_per_room = 3).await;
     let mut a = online(&server, "jo").await;

@@ -183,22 +183,36 @@ struct Current {
     device_id: Box<str>,
 }
 
-/// Remembered replies for idempotent sends, oldest first.
+/// Remembered replies for idempotent sends, oldest first: 40 bytes an entry (a 64-bit hash
+/// of the client_msg_id and the reply, whose timestamp_ms dates it), searched linearly; the
+/// count is capped, so a busy sender costs at most `idempotency_entries_per_user` entries.
 #[derive(Default)]
 struct RecentSends {
-    replies: HashMap<Box<str>, MessageSendReply>,
-    order: VecDeque<(Instant, Box<str>)>,
+    entries: VecDeque<(u64, MessageSendReply)>,
+}
+
+fn client_msg_key(client_msg_id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(client_msg_id)
 }
 
 impl RecentSends {
-    fn forget_before(&mut self, cutoff: Instant) {
-        while let Some((at, _)) = self.order.front() {
-            if *at >= cutoff {
-                break;
-            }
-            let (_, id) = self.order.pop_front().expect("peeked");
-            self.replies.remove(&id);
+    fn forget_before(&mut self, cutoff_ms: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|(_, reply)| reply.timestamp_ms < cutoff_ms)
+        {
+            self.entries.pop_front();
         }
+    }
+
+    fn find(&self, key: u64, cutoff_ms: u64) -> Option<&MessageSendReply> {
+        self.entries
+            .iter()
+            .find(|(k, reply)| *k == key && reply.timestamp_ms >= cutoff_ms)
+            .map(|(_, r)| r)
     }
 }
 
@@ -914,30 +928,28 @@ impl Hub {
     fn recall(&self, sender: &str, client_msg_id: &str) -> Option<MessageSendReply> {
         let mut user = self.users.get_mut(sender)?;
         let recent = user.recent.as_mut()?;
-        let window = self.settings.timing.idempotency_window();
-        if let Some(cutoff) = Instant::now().checked_sub(window) {
-            recent.forget_before(cutoff);
-        }
-        recent.replies.get(client_msg_id).cloned()
+        let cutoff_ms = now_ms().saturating_sub(self.settings.timing.idempotency_window_ms);
+        recent.forget_before(cutoff_ms);
+        recent
+            .find(client_msg_key(client_msg_id), cutoff_ms)
+            .cloned()
     }
 
     fn remember(&self, sender: &str, client_msg_id: &str, reply: &MessageSendReply) {
-        let Some(mut user) = self.users.get_mut(sender) else {
-            return;
-        };
         let cap = self.settings.limits.idempotency_entries_per_user;
         if cap == 0 {
             return;
         }
+        let Some(mut user) = self.users.get_mut(sender) else {
+            return;
+        };
         let recent = user.recent.get_or_insert_with(Default::default);
-        while recent.order.len() >= cap {
-            if let Some((_, old)) = recent.order.pop_front() {
-                recent.replies.remove(&old);
-            }
+        while recent.entries.len() >= cap {
+            recent.entries.pop_front();
         }
-        let id: Box<str> = client_msg_id.into();
-        recent.order.push_back((Instant::now(), id.clone()));
-        recent.replies.insert(id, reply.clone());
+        recent
+            .entries
+            .push_back((client_msg_key(client_msg_id), reply.clone()));
     }
 
     // -- scheduled work ----------------------------------------------------------------------
@@ -1184,5 +1196,32 @@ mod tests {
             });
             assert_eq!(borrowed, owned);
         }
+    }
+
+    #[test]
+    fn idempotency_memory_is_capped_per_sender() {
+        let mut settings = ServerSettings::for_tests();
+        settings.limits.idempotency_entries_per_user = 2;
+        let hub = Hub::new(settings);
+        hub.users.insert(Arc::from("u"), User::default());
+        let reply = |id| MessageSendReply {
+            message_id: id,
+            seq: None,
+            timestamp_ms: now_ms(),
+        };
+        for (n, id) in ["a", "b", "c"].into_iter().enumerate() {
+            hub.remember("u", id, &reply(n as u64));
+        }
+        assert_eq!(hub.recall("u", "a"), None, "oldest forgotten");
+        assert_eq!(hub.recall("u", "b").map(|r| r.message_id), Some(1));
+        assert_eq!(hub.recall("u", "c").map(|r| r.message_id), Some(2));
+        assert_eq!(hub.recall("v", "c"), None, "per sender");
+        let old = MessageSendReply {
+            message_id: 9,
+            seq: None,
+            timestamp_ms: now_ms() - 700_000,
+        };
+        hub.remember("u", "old", &old);
+        assert_eq!(hub.recall("u", "old"), None, "outside the window");
     }
 }

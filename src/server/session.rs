@@ -569,7 +569,7 @@ impl Connection {
                 "token is for another user",
             ));
         }
-        let left = claims.expire - now_unix();
+        let left = claims.expire.saturating_sub(now_unix());
         if left <= 0 {
             return Err(ZimError::new(ErrorCode::TOKEN_EXPIRED, "token expired"));
         }
