@@ -823,10 +823,17 @@ fn idle_bots(dir: &Path, users: &[&str]) -> PathBuf {
 }
 
 /// Starts `zimfleet run` on `backend` with idle accounts and waits until they are in room r.
-fn idle_run(name: &str, backend: &OwnBackend, users: &[&str], deadline: &str) -> Running {
+fn idle_run(
+    name: &str,
+    backend: &OwnBackend,
+    users: &[&str],
+    deadline: &str,
+    env: &[(&str, &str)],
+) -> Running {
     let dir = temp_dir(name);
     let bots = idle_bots(&dir, users);
     let mut cmd = zimfleet(&dir);
+    cmd.envs(env.iter().copied());
     cmd.arg("--bots")
         .arg(&bots)
         .env("ZIMFLEET__BACKEND__URL", &backend.url)
@@ -850,7 +857,7 @@ fn idle_run(name: &str, backend: &OwnBackend, users: &[&str], deadline: &str) ->
 #[test]
 fn a_backend_that_stops_answering_cannot_hold_the_shutdown_past_its_deadline() {
     let backend = OwnBackend::start();
-    let mut run = idle_run("unanswered", &backend, &["q1", "q2"], "1s");
+    let mut run = idle_run("unanswered", &backend, &["q1", "q2"], "1s", &[]);
     backend
         .admin
         .blackhole(zimfleet::server::FaultTarget::All, Duration::from_secs(30));
@@ -869,7 +876,7 @@ fn a_backend_that_stops_answering_cannot_hold_the_shutdown_past_its_deadline() {
 #[test]
 fn a_second_signal_exits_at_once() {
     let backend = OwnBackend::start();
-    let mut run = idle_run("second-signal", &backend, &["s1"], "30s");
+    let mut run = idle_run("second-signal", &backend, &["s1"], "30s", &[]);
     // An unanswering backend keeps the first shutdown waiting for its 30 s deadline.
     backend
         .admin
@@ -988,4 +995,115 @@ fn the_shipped_bots_talk_on_a_fresh_clone_with_json_log_lines() {
             .any(|m| m.starts_with("shutdown: 7 logged out, 0 timed out")),
         "{messages:?}"
     );
+}
+
+/// A raw HTTP request; the status code and the body.
+fn http_request(addr: &str, request_line: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_line}\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn a_kicked_out_account_shows_why_it_ended_and_the_admin_face_refuses_bad_calls() {
+    use zimfleet::protocol::KickoutReason;
+    let backend = OwnBackend::start();
+    let mut run = idle_run(
+        "kicked",
+        &backend,
+        &["k1", "k2"],
+        "5s",
+        &[("ZIMFLEET__ADMIN__LISTEN", "127.0.0.1:0")],
+    );
+    let admin = run.admin_addr();
+    assert!(backend.admin.kickout("k1", KickoutReason::KickedOut));
+    run.wait_for("k1 kicked out", Duration::from_secs(10), |r| {
+        let events = r.events();
+        (connection_pairs(&events, "k1").last() == Some(&(0, 4))
+            && room_pairs(&events, "k1", "r").last() == Some(&(0, 2)))
+        .then_some(())
+    });
+
+    let (status, body) = http_get(&admin, "/accounts");
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let account = |id: &str| {
+        body["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["user_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let k1 = account("k1");
+    assert_eq!(
+        (k1["state"].clone(), k1["state_name"].clone()),
+        (0.into(), "Disconnected".into()),
+        "{k1}"
+    );
+    assert_eq!(
+        (k1["last_event"].clone(), k1["last_event_name"].clone()),
+        (4.into(), "KickedOut".into()),
+        "{k1}"
+    );
+    assert!(k1["ended"].is_string(), "{k1}");
+    assert_eq!(account("k2")["state"], 2);
+
+    let (_, metrics) = http_get(&admin, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "zimfleet_accounts_ended_total{reason=\"kicked_out\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "zimfleet_accounts{state=\"disconnected\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, "zimfleet_accounts{state=\"connected\"}"),
+        Some(1.0)
+    );
+    promtool_check(&metrics);
+
+    // Bad calls get exact answers and harm nothing.
+    let (status, body) = http_request(&admin, "GET /nope HTTP/1.1");
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        "{\"error\":\"no such endpoint; the admin face has GET /health, /accounts, /metrics and /events\"}"
+    );
+    let (status, _) = http_request(&admin, "POST /metrics HTTP/1.1");
+    assert_eq!(status, 405);
+    let (status, body) = http_request(&admin, "GET /events HTTP/1.1");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(http_get(&admin, "/health").0, 200);
+
+    run.signal("TERM");
+    let (code, _) = run.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    assert!(
+        run.log_text()
+            .contains("shutdown: 1 logged out, 0 timed out"),
+        "{}",
+        run.log_text()
+    );
+    backend.stop();
 }

@@ -10,7 +10,7 @@ use awc::BoxedSocket;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use zimfleet::protocol::{KickoutReason, Secret};
-use zimfleet::server::{start, FaultTarget, ServerHandle, ServerSettings};
+use zimfleet::server::{start, DevicePolicy, FaultTarget, ServerHandle, ServerSettings};
 use zimfleet::token::token04;
 
 /// Longest any single expected event may take.
@@ -485,6 +485,38 @@ async fn the_same_device_replaces_silently_and_keeps_rooms() {
         .await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert_eq!(reply["member_count"], json!(1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn multi_device_policy_keeps_one_session_per_device() {
+    let server = server_with(|s| s.device_policy = DevicePolicy::Multi).await;
+    let mut phone = online_from(&server, "mia", "phone").await;
+    let mut tablet = online_from(&server, "mia", "tablet").await;
+    let mut friend = online(&server, "nat").await;
+    let reply = friend
+        .request("message_send", send_fields(0, "mia", "md1", "to both"))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    for ws in [&mut phone, &mut tablet] {
+        assert_eq!(
+            ws.push("message").await["message"]["body"],
+            json!("to both")
+        );
+    }
+    assert_eq!(server.admin().stats().users_online, 2);
+    // the same device still replaces silently
+    let mut phone2 = online_from(&server, "mia", "phone").await;
+    assert!(matches!(phone.closed().await, Got::Close(Some(1000))));
+    heartbeat_ok(&mut tablet).await;
+    heartbeat_ok(&mut phone2).await;
+    // faults reach every session of the user
+    assert_eq!(
+        server.admin().drop(FaultTarget::Users(vec!["mia".into()])),
+        2
+    );
+    assert!(matches!(tablet.closed().await, Got::End));
+    assert!(matches!(phone2.closed().await, Got::End));
     server.stop().await;
 }
 
@@ -1889,6 +1921,91 @@ async fn login_raw(framed: &mut Framed<BoxedSocket, Codec>, secret: &Secret, i: 
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[actix_rt::test]
+async fn binary_reads_a_config_file_under_the_environment() {
+    let dir = std::env::temp_dir().join(format!("zimfleet-server-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "[server]\nadmin_token = \"from-file\"\nworkers = 1\n[server.timing]\nheartbeat_interval_ms = 4321\n",
+    )
+    .unwrap();
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"))
+        .args(["server", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .env(
+            "ZIMFLEET__SERVER__TIMING__ROOM_HEARTBEAT_INTERVAL_MS",
+            "1234",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (_r, mut framed) = client()
+        .ws(format!("ws://{addr}/ws"))
+        .connect()
+        .await
+        .unwrap();
+    let (status, _) = {
+        let mut resp = client()
+            .get(format!("http://{addr}/admin/stats"))
+            .insert_header(("Authorization", "Bearer from-file"))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.body().await.unwrap())
+    };
+    assert_eq!(status, 200, "admin token from the file");
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let tok = token04::generate(1, "cfg", &secret, 600).unwrap();
+    let login =
+        json!({"id": 1, "op": "login", "user_id": "cfg", "token": tok.expose(), "device_id": "d"});
+    framed
+        .send(Message::Text(login.to_string().into()))
+        .await
+        .unwrap();
+    let reply: Value = match framed.next().await {
+        Some(Ok(Frame::Text(b))) => serde_json::from_slice(&b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reply["heartbeat_interval_ms"], json!(4321), "{reply}");
+    assert_eq!(reply["room_heartbeat_interval_ms"], json!(1234), "{reply}");
+    child.kill().ok();
+    child.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[actix_rt::test]
+async fn plain_http_on_the_websocket_path_is_a_bad_request() {
+    let server = server().await;
+    let resp = client()
+        .get(server.ws_url().replacen("ws://", "http://", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = client()
+        .get(format!("{}/nothing", server.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    server.stop().await;
+}
+
+#[test]
+fn admin_is_a_clone_send_sync_handle() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<zimfleet::server::Admin>();
 }
 
 /// Memory per idle logged-in session of the real binary. Run by hand:

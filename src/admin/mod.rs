@@ -70,12 +70,14 @@ impl AdminServer {
         });
         let err = |source| AdminError { addr, source };
         let server = HttpServer::new(move || {
+            // A resource answers 405 to a method it does not have; anything else is 404.
             App::new()
                 .app_data(state.clone())
-                .route("/health", web::get().to(health))
-                .route("/accounts", web::get().to(accounts))
-                .route("/metrics", web::get().to(metrics))
-                .route("/events", web::get().to(events))
+                .service(web::resource("/health").route(web::get().to(health)))
+                .service(web::resource("/accounts").route(web::get().to(accounts)))
+                .service(web::resource("/metrics").route(web::get().to(metrics)))
+                .service(web::resource("/events").route(web::get().to(events)))
+                .default_service(web::to(not_found))
         })
         .workers(1)
         // The runner handles SIGINT/SIGTERM itself (leave rooms, log out, then exit).
@@ -99,6 +101,12 @@ impl AdminServer {
         let _ = self.stopping.send(true);
         self.handle.stop(true).await;
     }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "no such endpoint; the admin face has GET /health, /accounts, /metrics and /events"
+    }))
 }
 
 async fn status(state: &AdminState) -> Option<Vec<AccountStatus>> {

@@ -86,6 +86,13 @@ where
                     None => continue,
                 }
             }
+            // Frames left over from an earlier chunk come first.
+            if !s.incoming.is_empty() {
+                let step = s.client_frames();
+                if let Some(frame) = s.encode(step) {
+                    return Some((frame, s));
+                }
+            }
             let step = tokio::select! {
                 event = s.events.recv() => match event {
                     Ok(event) => event_message(&event),
@@ -177,5 +184,135 @@ impl<P> State<P> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::EventKind;
+    use crate::protocol::{ConnectionEvent, ConnectionState};
+
+    fn event(n: u64) -> Arc<Event> {
+        Arc::new(Event {
+            ts_ms: n,
+            account: format!("u{n}"),
+            kind: EventKind::Connection {
+                state: ConnectionState::Connected,
+                event: ConnectionEvent::Success,
+                ext: serde_json::json!({}),
+            },
+        })
+    }
+
+    /// Decodes the frames the server sent, as a client would.
+    fn decode(bytes: &Bytes) -> Frame {
+        let mut codec = Codec::new().client_mode();
+        let mut buf = BytesMut::from(&bytes[..]);
+        codec.decode(&mut buf).unwrap().unwrap()
+    }
+
+    fn text(frame: Frame) -> String {
+        match frame {
+            Frame::Text(t) => String::from_utf8(t.to_vec()).unwrap(),
+            other => panic!("not a text frame: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lagging_client_is_told_what_it_lost_and_a_stop_drains_then_closes() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = broadcast::channel(2);
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let lost = Arc::new(AtomicU64::new(0));
+            let payload =
+                futures_util::stream::pending::<Result<Bytes, actix_web::error::PayloadError>>();
+            let frames = event_frames(rx, payload, Arc::clone(&lost), stop_rx);
+            futures_util::pin_mut!(frames);
+            // The first ping comes at once (interval's first tick).
+            assert!(matches!(
+                decode(&frames.next().await.unwrap().unwrap()),
+                Frame::Ping(_)
+            ));
+            for n in 1..=3 {
+                tx.send(event(n)).unwrap();
+            }
+            let first = text(decode(&frames.next().await.unwrap().unwrap()));
+            assert_eq!(first, "{\"kind\":\"events_lost\",\"lost\":1}");
+            assert_eq!(lost.load(Ordering::Relaxed), 1);
+            let second: Event =
+                serde_json::from_str(&text(decode(&frames.next().await.unwrap().unwrap())))
+                    .unwrap();
+            assert_eq!(second, *event(2));
+            tx.send(event(4)).unwrap();
+            stop_tx.send(true).unwrap();
+            // Stopping: what is queued still goes out, then Close (1001), then the end.
+            let mut rest = Vec::new();
+            while let Some(frame) = frames.next().await {
+                rest.push(decode(&frame.unwrap()));
+            }
+            assert_eq!(rest.len(), 3, "{rest:?}");
+            assert_eq!(
+                text(rest.remove(0)),
+                serde_json::to_string(&*event(3)).unwrap()
+            );
+            assert_eq!(
+                text(rest.remove(0)),
+                serde_json::to_string(&*event(4)).unwrap()
+            );
+            match rest.remove(0) {
+                Frame::Close(Some(reason)) => assert_eq!(reason.code, CloseCode::Away),
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn a_client_ping_is_answered_and_its_close_ends_the_stream_even_in_one_chunk() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (_tx, rx) = broadcast::channel::<Arc<Event>>(2);
+            let (_stop_tx, stop_rx) = watch::channel(false);
+            // What a client sends: masked frames.
+            let mut client = Codec::new().client_mode();
+            let mut sent = BytesMut::new();
+            client
+                .encode(Message::Ping(Bytes::from_static(b"hi")), &mut sent)
+                .unwrap();
+            let ping = sent.split().freeze();
+            client
+                .encode(Message::Close(Some(CloseCode::Normal.into())), &mut sent)
+                .unwrap();
+            let close = sent.split().freeze();
+            let mut both = BytesMut::from(&ping[..]);
+            both.extend_from_slice(&close);
+            let payload = futures_util::stream::iter(vec![Ok(both.freeze())])
+                .chain(futures_util::stream::pending());
+            let frames = event_frames(rx, Box::pin(payload), Arc::new(AtomicU64::new(0)), stop_rx);
+            futures_util::pin_mut!(frames);
+            let mut got = Vec::new();
+            while let Some(frame) = frames.next().await {
+                match decode(&frame.unwrap()) {
+                    Frame::Ping(_) => {}
+                    other => got.push(other),
+                }
+            }
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert!(
+                matches!(&got[0], Frame::Pong(p) if &p[..] == b"hi"),
+                "{got:?}"
+            );
+            assert!(
+                matches!(&got[1], Frame::Close(Some(r)) if r.code == CloseCode::Normal),
+                "{got:?}"
+            );
+        });
     }
 }

@@ -140,7 +140,8 @@ pub(crate) struct RoomTicker {
     pacer: Arc<Pacer>,
 }
 
-/// What a loop does at each tick: the tick number (from 1) -> the text to post, if any.
+/// What a loop does at each tick: the tick number (from 1) -> the text to post; `None` ends
+/// the loop (it is started again, with its count kept, when the room comes back).
 pub(crate) type TickText = Arc<dyn Fn(&AccountHandle, &str, u64) -> Option<String> + Send + Sync>;
 
 impl RoomTicker {
@@ -200,8 +201,15 @@ impl RoomTicker {
                         }
                     };
                     if act {
-                        if let Some(body) = text(&account, &key.1, next) {
-                            pacer.room(&account, &key.1, body);
+                        match text(&account, &key.1, next) {
+                            Some(body) => pacer.room(&account, &key.1, body),
+                            // Nothing more to post (a limit was reached): the loop ends.
+                            None => {
+                                if let Some(entry) = lock(&rooms).get_mut(&key) {
+                                    entry.running = false;
+                                }
+                                return;
+                            }
                         }
                     }
                 }

@@ -210,6 +210,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         None => None,
     };
 
+    check_open_files(&bots, matches!(backend, Backend::Embedded(_)));
     let accounts = add_accounts(&fleet, &bots, &backend)?;
     tracing::info!(
         "zimfleet run: {} bot(s), {} account(s); SIGINT or SIGTERM to stop",
@@ -267,6 +268,25 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         server.stop().await;
     }
     Ok(())
+}
+
+/// Open files a run needs besides its sockets (logs, events file, listeners, runtime).
+const SPARE_FILES: u64 = 64;
+
+/// Raises the open-file limit as far as allowed and says clearly when it is still too low:
+/// each account holds a socket, and a second one on the embedded server's side.
+fn check_open_files(bots: &[BotDef], embedded: bool) {
+    let accounts: u64 = bots.iter().map(|b| b.accounts.len() as u64).sum();
+    let needed = accounts * if embedded { 2 } else { 1 } + SPARE_FILES;
+    match rlimit::increase_nofile_limit(needed.max(1024)) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            "open-file limit {limit} is below the {needed} this run needs ({accounts} accounts{}); \
+             raise `ulimit -n` or split the bots over several processes",
+            if embedded { ", 2 sockets each with the embedded server" } else { "" }
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
 }
 
 /// Where the fleet connects.

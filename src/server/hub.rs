@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::link::{CloseCmd, PushOutcome, SessionLink};
 use super::scheduler::{Job, Scheduler};
-use super::settings::ServerSettings;
+use super::settings::{DevicePolicy, ServerSettings};
 use crate::protocol::{
     close_code, ChatMessage, ConvType, ErrorCode, KickoutReason, Member, MessageSend,
     MessageSendReply, MessageType, Push, RoomCreate, RoomInfo, RoomKickoutReason, ZimError,
@@ -219,7 +219,9 @@ impl RecentSends {
 #[derive(Default)]
 struct User {
     user_name: Arc<str>,
-    current: Option<Current>,
+    /// Logged-in sessions: at most one under the single-device policy, one per device under
+    /// the multi-device policy.
+    sessions: Vec<Current>,
     /// Rooms this user is a member of (at most `rooms_per_user`).
     rooms: Vec<Arc<str>>,
     /// Peer messages waiting for the next login, serialised with offline: true.
@@ -338,9 +340,7 @@ impl Hub {
         self.connections.remove(&link.id);
         if let Some(user) = user {
             if let Some(mut entry) = self.users.get_mut(user) {
-                if entry.current.as_ref().is_some_and(|c| c.link.id == link.id) {
-                    entry.current = None;
-                }
+                entry.sessions.retain(|c| c.link.id != link.id);
             }
         }
     }
@@ -358,8 +358,9 @@ impl Hub {
 
     // -- login -------------------------------------------------------------------------------
 
-    /// Makes `link` the user's current session. A session of another device is kicked
-    /// (kickout 4, close 4004); one of the same device is replaced silently (close 1000).
+    /// Makes `link` a session of the user. An older session of the same device is replaced
+    /// silently (close 1000); under the single-device policy one of another device is kicked
+    /// (kickout 4, close 4004), under the multi-device policy it stays.
     pub fn register(
         &self,
         user_id: &Arc<str>,
@@ -367,20 +368,34 @@ impl Hub {
         device_id: &str,
         link: &Arc<SessionLink>,
     ) -> Registered {
-        let (old, offline) = {
+        let single = self.settings.device_policy == DevicePolicy::Single;
+        let mut displaced = Vec::new();
+        let offline = {
             let mut user = self.users.entry(Arc::clone(user_id)).or_default();
             if let Some(name) = user_name {
                 if *user.user_name != *name {
                     user.user_name = Arc::from(name);
                 }
             }
-            let old = user.current.replace(Current {
+            let mut kept = Vec::with_capacity(1);
+            for old in std::mem::take(&mut user.sessions) {
+                if old.link.id == link.id {
+                    continue; // a re-login on the same connection
+                }
+                if single || *old.device_id == *device_id {
+                    displaced.push(old);
+                } else {
+                    kept.push(old);
+                }
+            }
+            kept.push(Current {
                 link: Arc::clone(link),
                 device_id: device_id.into(),
             });
-            (old, std::mem::take(&mut user.offline))
+            user.sessions = kept;
+            std::mem::take(&mut user.offline)
         };
-        if let Some(old) = old.filter(|old| old.link.id != link.id) {
+        for old in displaced {
             if *old.device_id == *device_id {
                 old.link.close(CloseCmd::Replaced);
             } else {
@@ -396,10 +411,17 @@ impl Hub {
         Registered { offline }
     }
 
-    /// logout: the user's memberships end (others get room_member_left) and it goes offline.
+    /// logout: the session ends; when it was the user's last one, the user's memberships end
+    /// too (others get room_member_left).
     pub fn logout(&self, user_id: &Arc<str>, link: &SessionLink) {
-        self.end_all_memberships(user_id, LeaveCause::Left);
         self.close_connection(link, Some(user_id));
+        let last = self
+            .users
+            .get(&**user_id)
+            .map_or(true, |u| u.sessions.is_empty());
+        if last {
+            self.end_all_memberships(user_id, LeaveCause::Left);
+        }
     }
 
     fn user_rooms(&self, user_id: &str) -> Vec<Arc<str>> {
@@ -419,30 +441,34 @@ impl Hub {
 
     // -- delivery ----------------------------------------------------------------------------
 
-    /// Queues `frame` to the user's current session; false when offline or closing.
+    /// Queues `frame` to each of the user's sessions; false when none took it.
     fn deliver(&self, user_id: &str, frame: &ByteString) -> bool {
-        let Some(user) = self.users.get(user_id) else {
-            return false;
-        };
-        let Some(current) = &user.current else {
-            return false;
-        };
-        match current.link.push(frame.clone()) {
-            PushOutcome::Queued => {
-                bump(&self.counters.pushes_queued);
-                true
-            }
-            PushOutcome::Closing => false,
-            PushOutcome::Overflowed => {
-                bump(&self.counters.outbound_overflows);
-                tracing::warn!(
-                    user_id,
-                    session = current.link.id,
-                    "outbound queue full: closing the session"
-                );
-                false
+        match self.users.get(user_id) {
+            Some(user) => self.push_to(user_id, &user.sessions, frame),
+            None => false,
+        }
+    }
+
+    fn push_to(&self, user_id: &str, sessions: &[Current], frame: &ByteString) -> bool {
+        let mut queued = false;
+        for session in sessions {
+            match session.link.push(frame.clone()) {
+                PushOutcome::Queued => {
+                    bump(&self.counters.pushes_queued);
+                    queued = true;
+                }
+                PushOutcome::Closing => {}
+                PushOutcome::Overflowed => {
+                    bump(&self.counters.outbound_overflows);
+                    tracing::warn!(
+                        user_id,
+                        session = session.link.id,
+                        "outbound queue full: closing the session"
+                    );
+                }
             }
         }
+        queued
     }
 
     fn deliver_to_members(&self, room: &Room, frame: &ByteString, except: Option<&str>) {
@@ -908,12 +934,12 @@ impl Hub {
             seq: None,
             timestamp_ms: message.timestamp_ms,
         };
-        if let Some(current) = &target.current {
-            match current.link.push(message_push(&message, false)) {
-                PushOutcome::Queued => bump(&self.counters.pushes_queued),
-                PushOutcome::Closing => {}
-                PushOutcome::Overflowed => bump(&self.counters.outbound_overflows),
-            }
+        if !target.sessions.is_empty() {
+            self.push_to(
+                &message.conv_id,
+                &target.sessions,
+                &message_push(&message, false),
+            );
         } else {
             if target.offline.len() >= self.settings.limits.offline_messages_per_user {
                 target.offline.pop_front();
@@ -1004,6 +1030,14 @@ impl Hub {
 
     // -- admin -------------------------------------------------------------------------------
 
+    /// The user's session links (none if unknown or offline).
+    fn links_of(&self, user_id: &str) -> Vec<Arc<SessionLink>> {
+        self.users
+            .get(user_id)
+            .map(|u| u.sessions.iter().map(|c| Arc::clone(&c.link)).collect())
+            .unwrap_or_default()
+    }
+
     fn current_links(&self, target: &FaultTarget) -> Vec<Arc<SessionLink>> {
         match target {
             FaultTarget::All => self
@@ -1011,13 +1045,7 @@ impl Hub {
                 .iter()
                 .map(|e| Arc::clone(e.value()))
                 .collect(),
-            FaultTarget::Users(ids) => ids
-                .iter()
-                .filter_map(|id| {
-                    let user = self.users.get(id.as_str())?;
-                    user.current.as_ref().map(|c| Arc::clone(&c.link))
-                })
-                .collect(),
+            FaultTarget::Users(ids) => ids.iter().flat_map(|id| self.links_of(id)).collect(),
         }
     }
 
@@ -1057,16 +1085,16 @@ impl Hub {
     /// forgets the user: its memberships end and its stored messages go. False if unknown.
     pub fn kickout(&self, user_id: &str, reason: KickoutReason) -> bool {
         let key: Arc<str> = Arc::from(user_id);
-        let link = match self.users.get(user_id) {
-            None => return false,
-            Some(user) => user.current.as_ref().map(|c| Arc::clone(&c.link)),
-        };
+        if !self.users.contains_key(user_id) {
+            return false;
+        }
+        let links = self.links_of(user_id);
         let code = match reason {
             KickoutReason::Unregistered => close_code::UNREGISTERED,
             KickoutReason::TokenExpired => close_code::TOKEN_EXPIRED,
             _ => close_code::KICKED_OUT,
         };
-        if let Some(link) = link {
+        for link in links {
             bump(&self.counters.kickouts);
             link.close(CloseCmd::Kickout {
                 reason,
@@ -1083,22 +1111,16 @@ impl Hub {
 
     /// As if the user's token expired now: kickout reason 5, close 4005. False if not online.
     pub fn expire_token(&self, user_id: &str) -> bool {
-        let link = self
-            .users
-            .get(user_id)
-            .and_then(|u| u.current.as_ref().map(|c| Arc::clone(&c.link)));
-        match link {
-            Some(link) => {
-                bump(&self.counters.kickouts);
-                link.close(CloseCmd::Kickout {
-                    reason: KickoutReason::TokenExpired,
-                    code: close_code::TOKEN_EXPIRED,
-                    ext: serde_json::json!({"reason": "token expired"}),
-                });
-                true
-            }
-            None => false,
+        let links = self.links_of(user_id);
+        for link in &links {
+            bump(&self.counters.kickouts);
+            link.close(CloseCmd::Kickout {
+                reason: KickoutReason::TokenExpired,
+                code: close_code::TOKEN_EXPIRED,
+                ext: serde_json::json!({"reason": "token expired"}),
+            });
         }
+        !links.is_empty()
     }
 
     pub fn stats(&self) -> Stats {
@@ -1112,7 +1134,7 @@ impl Hub {
             .iter()
             .map(|cell| lock_room(cell).members.len() as u64)
             .sum();
-        let users_online = self.users.iter().filter(|u| u.current.is_some()).count() as u64;
+        let users_online = self.users.iter().filter(|u| !u.sessions.is_empty()).count() as u64;
         let faults_active = {
             let _ = self.faults.is_blackholed(None);
             let b = self.faults.lock();
