@@ -2048,3 +2048,80 @@ async fn idle_session_memory() {
     child.kill().ok();
     drop(conns);
 }
+
+/// Room fan-out rate of the real binary. Run by hand:
+/// `ZIMFLEET_MEMBERS=500 ZIMFLEET_MESSAGES=200 cargo test --test server room_fanout_rate -- --ignored --nocapture`
+#[actix_rt::test]
+#[ignore = "measurement: many sockets and messages"]
+async fn room_fanout_rate() {
+    let env_or = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let members = env_or("ZIMFLEET_MEMBERS", 200);
+    let messages = env_or("ZIMFLEET_MESSAGES", 200);
+    let (mut child, addr) = spawn_binary(&[
+        ("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "600000"),
+        ("ZIMFLEET__SERVER__LIMITS__SEND_RATE_PER_SEC", "0"),
+        ("ZIMFLEET__SERVER__LIMITS__OUTBOUND_QUEUE", "100000"),
+    ]);
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let url = format!("ws://{addr}/ws");
+    let c = client();
+    let mut conns = Vec::with_capacity(members);
+    for i in 0..members {
+        let (_r, mut framed) = c.ws(url.as_str()).connect().await.unwrap();
+        login_raw(&mut framed, &secret, i).await;
+        let enter = json!({"id": 2, "op": "room_enter", "room_id": "fan"});
+        framed
+            .send(Message::Text(enter.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            if let Some(Ok(Frame::Text(b))) = framed.next().await {
+                let v: Value = serde_json::from_slice(&b).unwrap();
+                if v["id"] == json!(2) {
+                    assert_eq!(v["code"], json!(0), "{v}");
+                    break;
+                }
+            }
+        }
+        conns.push(framed);
+    }
+    // drain the join pushes
+    for framed in conns.iter_mut() {
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), framed.next()).await
+        {
+        }
+    }
+    let started = std::time::Instant::now();
+    let sender = &mut conns[0];
+    for n in 0..messages {
+        let frame = json!({"id": 10 + n, "op": "message_send", "conv_type": 1, "to": "fan",
+                           "client_msg_id": format!("f{n}"), "type": 1, "body": "x".repeat(100)});
+        sender
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    let futures = conns.iter_mut().map(|framed| async move {
+        let mut got = 0;
+        while got < messages {
+            match framed.next().await {
+                Some(Ok(Frame::Text(b))) if b.starts_with(b"{\"push\":\"message\"") => got += 1,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    futures_util::future::join_all(futures).await;
+    let took = started.elapsed();
+    let pushes = members * messages;
+    eprintln!(
+        "{messages} messages to {members} members: {pushes} pushes in {took:?} = {:.0} pushes/s (debug build, client in the same machine)",
+        pushes as f64 / took.as_secs_f64()
+    );
+    child.kill().ok();
+}
