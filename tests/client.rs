@@ -255,6 +255,10 @@ async fn status_and_shutdown_cover_every_account() {
     let report = fleet.shutdown(Duration::from_secs(2)).await;
     assert_eq!((report.logged_out, report.timed_out), (3, 0));
     assert_eq!(env.admin.stats().users_online, 0);
+    match fleet.add_account(env.spec("late", &[]), Arc::new(Idle)) {
+        Err(e @ ClientError::FleetStopped) => assert_eq!(e.to_string(), "the fleet has stopped"),
+        other => panic!("{:?}", other.map(|h| h.user_id().to_owned())),
+    }
 }
 
 #[actix_rt::test]
