@@ -1107,3 +1107,53 @@ fn a_kicked_out_account_shows_why_it_ended_and_the_admin_face_refuses_bad_calls(
     );
     backend.stop();
 }
+
+#[test]
+fn an_admin_address_in_use_is_refused() {
+    let dir = temp_dir("admin-in-use");
+    let bots = bots_dir(&dir, &[("e.toml", ECHO_BOT)]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let stderr = refused(
+        zimfleet(&dir)
+            .arg("--bots")
+            .arg(&bots)
+            .env("ZIMFLEET__ADMIN__LISTEN", &addr),
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "zimfleet run: admin.listen {addr}: Address already in use (os error 98)\n"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_embedded_server_settings_file_is_refused() {
+    let dir = temp_dir("embedded-config");
+    let bots = bots_dir(&dir, &[("e.toml", ECHO_BOT)]);
+    let file = dir.join("server.toml");
+    let stderr = refused(
+        zimfleet(&dir)
+            .arg("--bots")
+            .arg(&bots)
+            .env("ZIMFLEET__EMBEDDED__SERVER_CONFIG", &file),
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: embedded server: embedded.server_config: config file {} not found\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn a_bad_embedded_address_is_refused() {
+    let dir = temp_dir("embedded-listen");
+    let stderr = refused(zimfleet(&dir).env("ZIMFLEET__EMBEDDED__LISTEN", "localhost"));
+    assert_eq!(
+        stderr,
+        "zimfleet run: config/default.toml < environment (ZIMFLEET__EMBEDDED__LISTEN): embedded.listen must be an address like \"127.0.0.1:0\", not \"localhost\"\n"
+    );
+}

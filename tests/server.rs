@@ -31,6 +31,8 @@ struct Ws {
     next_id: u64,
     /// Pushes and replies seen while waiting for something else.
     pending: VecDeque<Value>,
+    /// The description of the close frame received, if any.
+    close_text: Option<String>,
 }
 
 fn client() -> awc::Client {
@@ -52,6 +54,7 @@ impl Ws {
             framed,
             next_id: 1,
             pending: VecDeque::new(),
+            close_text: None,
         }
     }
 
@@ -87,7 +90,8 @@ impl Ws {
                     ))
                 }
                 Some(Ok(Frame::Close(reason))) => {
-                    return Some(Got::Close(reason.map(|r| u16::from(r.code))))
+                    self.close_text = reason.as_ref().and_then(|r| r.description.clone());
+                    return Some(Got::Close(reason.map(|r| u16::from(r.code))));
                 }
                 Some(Ok(Frame::Ping(p))) => self.send_raw(Message::Pong(p)).await,
                 Some(Ok(_)) => {}
@@ -395,14 +399,36 @@ async fn login_as_another_user_on_a_connection_is_refused() {
 async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
     let server = server().await;
     let mut bystander = online(&server, "calm").await;
-    let cases: Vec<(fn() -> Message, u16)> = vec![
-        (|| Message::Text("{not json".into()), 1007),
-        (|| Message::Text("[1,2,3]".into()), 1007),
-        (|| Message::Text("42".into()), 1007),
-        (|| Message::Binary(vec![1u8, 2, 3].into()), 1003),
-        (|| Message::Text("x".repeat(70 * 1024).into()), 1009),
+    /// A bad frame, the close code and the close text it gets.
+    type Case = (fn() -> Message, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            || Message::Text("{not json".into()),
+            1007,
+            "frame is not valid JSON",
+        ),
+        (
+            || Message::Text("[1,2,3]".into()),
+            1007,
+            "frame is not a JSON object",
+        ),
+        (
+            || Message::Text("42".into()),
+            1007,
+            "frame is not a JSON object",
+        ),
+        (
+            || Message::Binary(vec![1u8, 2, 3].into()),
+            1003,
+            "binary frames are not supported",
+        ),
+        (
+            || Message::Text("x".repeat(70 * 1024).into()),
+            1009,
+            "frame too large",
+        ),
     ];
-    for (msg, expected) in cases {
+    for (msg, expected, text) in cases {
         // before and after login
         for logged_in in [false, true] {
             let mut ws = if logged_in {
@@ -415,10 +441,85 @@ async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
                 Got::Close(Some(code)) => assert_eq!(code, expected, "{:?}", msg()),
                 other => panic!("{:?}: expected close {expected}, got {other:?}", msg()),
             }
+            assert_eq!(ws.close_text.as_deref(), Some(text));
             heartbeat_ok(&mut bystander).await;
         }
     }
     assert_eq!(server.admin().stats().bad_frames, 10);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_websocket_protocol_violation_closes_with_1002() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = server().await;
+    let mut bystander = online(&server, "steady").await;
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.local_addr()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(WAIT, tcp.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // a client frame without a mask violates RFC 6455
+    tcp.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let mut frame = [0u8; 4];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut frame))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
+    heartbeat_ok(&mut bystander).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn fragmented_messages_are_reassembled_and_limited_as_a_whole() {
+    use actix_http::ws::Item;
+    let server = server().await;
+    let mut ws = online(&server, "frag").await;
+    let text = r#"{"id":77,"op":"heartbeat","pad":"xxxxxxxx"}"#;
+    let (a, rest) = text.split_at(10);
+    let (b, c) = rest.split_at(10);
+    ws.send_raw(Message::Continuation(Item::FirstText(
+        a.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Continue(
+        b.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Last(
+        c.as_bytes().to_vec().into(),
+    )))
+    .await;
+    let reply = ws.reply_to(77).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    // three fragments of 30,000 bytes: each fits, the whole does not
+    let part = || -> bytes::Bytes { vec![b'x'; 30_000].into() };
+    ws.send_raw(Message::Continuation(Item::FirstText(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Continue(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Last(part()))).await;
+    assert!(matches!(ws.closed().await, Got::Close(Some(1009))));
     server.stop().await;
 }
 
@@ -463,6 +564,7 @@ async fn another_device_kicks_the_older_session() {
     let push = old.push("kickout").await;
     assert_eq!(push["reason"], json!(4), "{push}");
     assert!(matches!(old.closed().await, Got::Close(Some(4004))));
+    assert_eq!(old.close_text.as_deref(), Some("KickedOut"));
     assert_eq!(server.admin().stats().users_online, 1);
     server.stop().await;
 }
@@ -540,6 +642,7 @@ async fn silence_closes_with_4001_and_frames_keep_the_session() {
     // a connection that never logs in is closed the same way
     let mut idle = Ws::connect(&server).await;
     assert!(matches!(idle.closed().await, Got::Close(Some(4001))));
+    assert_eq!(idle.close_text.as_deref(), Some("heartbeat timeout"));
     server.stop().await;
 }
 
@@ -559,6 +662,7 @@ async fn logout_ends_rooms_and_closes() {
     let reply = b.request("logout", json!({})).await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert!(matches!(b.closed().await, Got::Close(Some(1000))));
+    assert_eq!(b.close_text.as_deref(), Some("logged out"));
     let left = a.push("room_member_left").await;
     assert_eq!(left["members"][0]["user_id"], json!("max"));
     assert_eq!(server.admin().stats().users_online, 1);
@@ -622,6 +726,7 @@ async fn token_will_expire_then_kickout_at_expiry() {
         }
     }
     assert!(matches!(ws.closed().await, Got::Close(Some(4005))));
+    assert_eq!(ws.close_text.as_deref(), Some("TokenExpired"));
     server.stop().await;
 }
 
@@ -1652,6 +1757,7 @@ async fn admin_kickout_and_expire_token() {
     assert_eq!(status, 200);
     assert_eq!(b.push("kickout").await["reason"], json!(6));
     assert!(matches!(b.closed().await, Got::Close(Some(4006))));
+    assert_eq!(b.close_text.as_deref(), Some("Unregistered"));
     // an unregistered user is forgotten: peer messages to it have no target
     assert_error(
         &c.request("message_send", send_fields(0, "vic", "k1", "x"))
@@ -1818,6 +1924,7 @@ async fn server_stop_closes_sessions_with_1001() {
     let mut a = online(&server, "end").await;
     server.stop().await;
     assert!(matches!(a.closed().await, Got::Close(Some(1001))));
+    assert_eq!(a.close_text.as_deref(), Some("server stopping"));
 }
 
 // ---------------------------------------------------------------------------------------------
