@@ -326,19 +326,32 @@ impl Account {
     }
 
     fn apply_conn(&mut self, step: ConnStep, ctx: &mut Context<Self>) {
+        if step.ended.is_some() {
+            // counted before the event goes out, so whoever sees the event sees the count
+            let m = &self.shared.metrics;
+            match self.conn.last_event() {
+                ConnectionEvent::KickedOut => m.kicked_out.inc(),
+                ConnectionEvent::TokenExpired => m.token_expired.inc(),
+                ConnectionEvent::Unregistered => m.unregistered.inc(),
+                ConnectionEvent::LoginInterrupted => m.login_rejected.inc(),
+                ConnectionEvent::Success => m.logged_out.inc(),
+                _ => {}
+            }
+        }
         if let Some(emit) = step.emit {
             self.since_ms = now_ms();
+            // the bot first: whoever sees the broadcast knows the bot was told
+            self.with_bot(ctx, |bot, h| {
+                bot.on_connection_state(h, emit.state, emit.event, &emit.ext)
+            });
             self.shared.publish(
                 &self.user_id,
                 EventKind::Connection {
                     state: emit.state,
                     event: emit.event,
-                    ext: emit.ext.clone(),
+                    ext: emit.ext,
                 },
             );
-            self.with_bot(ctx, |bot, h| {
-                bot.on_connection_state(h, emit.state, emit.event, &emit.ext)
-            });
         }
         let ended = step.ended;
         for effect in step.effects {
@@ -465,13 +478,21 @@ impl Account {
             self.open(generation, ctx);
             return;
         }
-        let fetch = self.provider.token(&self.user_id);
+        // A provider that never answers counts as a network error, retried on the schedule.
+        let deadline = self.shared.config.timings.connect_timeout;
+        let fetch = tokio::time::timeout(deadline, self.provider.token(&self.user_id));
         fetch
             .into_actor(self)
             .map(move |result, act, ctx| {
                 if generation != act.generation {
                     return;
                 }
+                let result = result.unwrap_or_else(|_| {
+                    Err(ZimError::new(
+                        ErrorCode::TIMEOUT,
+                        "token provider timed out",
+                    ))
+                });
                 match result {
                     Ok(token) => {
                         let now = (now_ms() / 1000) as i64;
@@ -584,15 +605,6 @@ impl Account {
     }
 
     fn end_account(&mut self, cause: DisconnectCause, ctx: &mut Context<Self>) {
-        let m = &self.shared.metrics;
-        match self.conn.last_event() {
-            ConnectionEvent::KickedOut => m.kicked_out.inc(),
-            ConnectionEvent::TokenExpired => m.token_expired.inc(),
-            ConnectionEvent::Unregistered => m.unregistered.inc(),
-            ConnectionEvent::LoginInterrupted => m.login_rejected.inc(),
-            ConnectionEvent::Success => m.logged_out.inc(),
-            _ => {}
-        }
         let reason = cause.name();
         tracing::info!(account = %self.user_id, reason = %reason, "account ended");
         self.ended = Some(reason);
@@ -685,11 +697,19 @@ impl Account {
             PendingKind::RoomMembers { reply } => {
                 let _ = reply.send(Err(err));
             }
-            PendingKind::RenewToken { reply, .. } => {
-                if let Some(r) = reply {
+            PendingKind::RenewToken { token, reply } => match reply {
+                Some(r) => {
                     let _ = r.send(Err(err));
                 }
-            }
+                // The service's token was not delivered: the re-login carries it instead.
+                None => {
+                    let now = (now_ms() / 1000) as i64;
+                    let limits = &self.shared.config.token_limits;
+                    if crate::token::token04::client_check(token.expose(), now, limits).is_ok() {
+                        self.token = Some(token);
+                    }
+                }
+            },
             PendingKind::Logout => {
                 if self.logout_reply.is_some() {
                     self.conn_input(ConnInput::Lost(DisconnectCause::Logout), ctx);
@@ -1050,18 +1070,18 @@ impl Account {
                 _ => {}
             }
             let emit = emit.clone();
+            self.with_bot(ctx, |bot, h| {
+                bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
+            });
             self.shared.publish(
                 &self.user_id,
                 EventKind::Room {
                     room_id: room_id.to_string(),
                     state: emit.state,
                     event: emit.event,
-                    ext: emit.ext.clone(),
+                    ext: emit.ext,
                 },
             );
-            self.with_bot(ctx, |bot, h| {
-                bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
-            });
         }
         let connected = step
             .emit
@@ -1138,6 +1158,7 @@ impl Account {
     fn give_up_room(&mut self, id: &Arc<str>, reason: &str, ctx: &mut Context<Self>) {
         self.shared.metrics.room_recovery_gave_up.inc();
         self.rooms.retain(|r| r.id != *id);
+        self.with_bot(ctx, |bot, h| bot.on_room_gave_up(h, id, reason));
         self.shared.publish(
             &self.user_id,
             EventKind::RoomGaveUp {
@@ -1145,7 +1166,6 @@ impl Account {
                 reason: reason.to_owned(),
             },
         );
-        self.with_bot(ctx, |bot, h| bot.on_room_gave_up(h, id, reason));
     }
 
     fn send_room_entry(&mut self, id: &Arc<str>, ctx: &mut Context<Self>) {
@@ -1459,7 +1479,13 @@ impl Account {
             }
         });
         let end = ctx.run_later(end_in, move |act, ctx| {
-            if act.token_expire_at == expire_at {
+            // A newer token already held (renewed while Reconnecting) goes with the re-login.
+            let held = act
+                .token
+                .as_ref()
+                .and_then(|t| crate::token::token04::read_expiry(t.expose()).ok())
+                .unwrap_or(0);
+            if act.token_expire_at == expire_at && held <= expire_at {
                 act.conn_input(ConnInput::Lost(DisconnectCause::TokenNotRenewed), ctx);
             }
         });
@@ -1472,9 +1498,9 @@ impl Account {
             return;
         }
         self.will_expire_for = self.token_expire_at;
+        self.with_bot(ctx, |bot, h| bot.on_token_will_expire(h, remaining_secs));
         self.shared
             .publish(&self.user_id, EventKind::TokenWillExpire { remaining_secs });
-        self.with_bot(ctx, |bot, h| bot.on_token_will_expire(h, remaining_secs));
         self.request_renewal(ctx);
     }
 

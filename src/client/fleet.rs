@@ -38,6 +38,10 @@ pub(crate) struct FleetShared {
     pub renewal_needed: Recipient<RenewalNeeded>,
     pub renewal_cancelled: Recipient<RenewalCancelled>,
     arbiters: Vec<ArbiterHandle>,
+    /// Set by shutdown: no account is added after it.
+    stopped: std::sync::atomic::AtomicBool,
+    /// Accounts at which the process nears its open-file limit (one socket each).
+    fd_warning_at: usize,
     owned_arbiters: Mutex<Vec<Arbiter>>,
 }
 
@@ -114,6 +118,10 @@ impl Fleet {
             renewal_needed: renewals.clone().recipient(),
             renewal_cancelled: renewals.recipient(),
             arbiters,
+            stopped: std::sync::atomic::AtomicBool::new(false),
+            fd_warning_at: rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| (soft as usize).saturating_mul(9) / 10)
+                .unwrap_or(usize::MAX),
             owned_arbiters: Mutex::new(owned),
         });
         Fleet { shared }
@@ -126,6 +134,13 @@ impl Fleet {
         spec: AccountSpec,
         bot: Arc<dyn Bot>,
     ) -> Result<AccountHandle, ClientError> {
+        if self
+            .shared
+            .stopped
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(ClientError::FleetStopped);
+        }
         if !is_valid_id(&spec.user_id) {
             return Err(ClientError::InvalidUserId(spec.user_id));
         }
@@ -156,6 +171,13 @@ impl Fleet {
                 ended: None,
             },
         );
+        if registry.len() == self.shared.fd_warning_at {
+            tracing::warn!(
+                accounts = registry.len(),
+                "accounts near the open-file limit (one socket each, two when the backend \
+                 shares the machine): raise `ulimit -n` or run shards"
+            );
+        }
         Ok(handle)
     }
 
@@ -209,6 +231,9 @@ impl Fleet {
     /// Leaves rooms and logs out every account, waiting at most `deadline`; then stops the
     /// fleet's arbiters.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Release);
         let handles: Vec<AccountHandle> = match self.shared.registry.lock() {
             Ok(r) => r
                 .values()
