@@ -274,6 +274,7 @@ async fn first_request_must_be_login() {
 #[actix_rt::test]
 async fn login_refuses_bad_ids_and_tokens_with_exact_codes() {
     let server = server_with(|s| s.tokens.min_lifetime_secs = 30).await;
+    let mut bystander = online(&server, "by").await;
     let mut ws = Ws::connect(&server).await;
     let good = token(&server, "carol", 600);
     let cases: Vec<(Value, u64, &str)> = vec![
@@ -377,6 +378,7 @@ async fn login_refuses_bad_ids_and_tokens_with_exact_codes() {
     let reply = login_with(&mut ws, "carol", "d", &cbc).await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert_eq!(reply["token_expire_at"], json!(now + 600));
+    heartbeat_ok(&mut bystander).await;
     // the two frames that fail to parse are answered before any login check
     assert_eq!(server.admin().stats().logins_refused, 12);
     server.stop().await;
@@ -526,6 +528,7 @@ async fn fragmented_messages_are_reassembled_and_limited_as_a_whole() {
 #[actix_rt::test]
 async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
     let server = server().await;
+    let mut bystander = online(&server, "by").await;
     let mut ws = online(&server, "gina").await;
     let reply = ws.request("dance", json!({})).await;
     assert_error(&reply, 6000001);
@@ -553,6 +556,7 @@ async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
     let reply = ws.request("heartbeat", json!({"extra": [1, 2]})).await;
     assert_eq!(code(&reply), 0, "{reply}");
     heartbeat_ok(&mut ws).await;
+    heartbeat_ok(&mut bystander).await;
     server.stop().await;
 }
 
