@@ -76,9 +76,28 @@ fn parse<T: DeserializeOwned + CheckSettings>(
         behaviour: behaviour.to_string(),
         detail,
     };
-    let value: T = toml::Value::Table(settings.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| err(e.message().trim().to_string()))?;
+    // Through TOML text, so an error can quote the line (and so the key) it is about.
+    let text = toml::to_string(settings).map_err(|e| err(e.to_string()))?;
+    let value: T = toml::from_str(&text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim().replace('\n', " ");
+        let line = e
+            .span()
+            .map(|span| {
+                let at = span.start.min(text.len());
+                let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                text[start..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .filter(|line| !line.is_empty());
+        err(match line {
+            Some(line) => format!("`{line}`: {message}"),
+            None => message,
+        })
+    })?;
     value.check().map_err(err)?;
     Ok(value)
 }
@@ -355,7 +374,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.starts_with("settings of behaviour \"echo\": unknown field `prefx`"),
+            err == "settings of behaviour \"echo\": `prefx = \"x\"`: unknown field `prefx`, expected one of `prefix`, `rooms`, `peer`",
             "{err}"
         );
     }
@@ -367,7 +386,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.starts_with("settings of behaviour \"chatter\": invalid type: string \"fast\""),
+            err == "settings of behaviour \"chatter\": `rate_per_sec = \"fast\"`: invalid type: string \"fast\", expected f64",
             "{err}"
         );
     }

@@ -237,7 +237,8 @@ pub fn parse_file(
     }
     let bot = behaviours::build(&raw.behaviour, &raw.settings).map_err(|e| match e {
         behaviours::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
-        behaviours::BehaviourError::Settings { .. } => format!("settings: {e}"),
+        // "settings of behaviour ...: `key = value`: ..." names the table and the key.
+        behaviours::BehaviourError::Settings { .. } => e.to_string(),
     })?;
     if raw.accounts.is_empty() {
         return Err("accounts: a bot needs at least one account ([[accounts]])".into());
