@@ -1632,12 +1632,24 @@ async fn admin_mints_tokens_that_log_in() {
     )
     .await;
     assert_eq!((status, body["code"].clone()), (400, json!(6000001)));
-    let (status, _) = admin_call(
+    // without ttl_secs the token lives an hour (what a token endpoint client expects)
+    let (status, body) = admin_call(
         &server,
         "POST",
         "/admin/tokens",
         ADMIN,
         Some(json!({"user_id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let lifetime = body["expire_at"].as_i64().unwrap() - now_secs();
+    assert!((3590..=3600).contains(&lifetime), "{lifetime}");
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/tokens",
+        ADMIN,
+        Some(json!({"ttl_secs": 60})),
     )
     .await;
     assert_eq!(status, 400);
@@ -2235,4 +2247,11 @@ async fn room_fanout_rate() {
         pushes as f64 / took.as_secs_f64()
     );
     child.kill().ok();
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
