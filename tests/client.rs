@@ -437,3 +437,42 @@ async fn members_joining_reach_the_bot_and_enter_during_connecting_waits() {
     assert_eq!(bot.joined.lock().unwrap()[0].user_id, "mk");
     assert_eq!(ev.room_pairs("mj", "mr"), [(1, 6), (2, 0)]);
 }
+
+#[actix_rt::test]
+async fn a_room_send_made_during_a_long_outage_waits_for_the_rejoin() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let keeper = Arc::new(RecordingBot::default());
+    fleet
+        .add_account(env.spec("kp", &["lr"]), keeper.clone())
+        .unwrap();
+    let a = fleet
+        .add_account(env.spec("lw", &["lr"]), Arc::new(Idle))
+        .unwrap();
+    ev.room("kp", "lr", (2, 0)).await;
+    ev.room("lw", "lr", (2, 0)).await;
+
+    env.admin.blackhole(
+        zimfleet::server::FaultTarget::Users(vec!["lw".into()]),
+        Duration::from_millis(1600),
+    );
+    ev.conn("lw", (3, 3)).await;
+    // sent while Reconnecting; the membership expires meanwhile (room session 1 s)
+    let reply = a
+        .send_room_message("lr", MessageType::Text, "while away".into())
+        .await
+        .expect("sent after the room is back, not refused with 6000321");
+    assert!(reply.seq.is_some());
+    ev.room("lw", "lr", (2, 0)).await;
+    assert_eq!(
+        ev.room_pairs("lw", "lr"),
+        [(1, 6), (2, 0), (1, 1), (0, 9), (1, 6), (2, 0)]
+    );
+    keeper
+        .wait_messages(Duration::from_secs(2), |m| {
+            m.iter().any(|m| m.body == "while away")
+        })
+        .await;
+    assert_eq!(keeper.bodies("lr"), ["while away"]);
+}

@@ -1091,6 +1091,7 @@ impl Account {
         if connected && !catch_up {
             self.release_held(&room_id, ctx);
         }
+
         for effect in step.effects {
             match effect {
                 RoomEffect::SendEntry(_) => self.send_room_entry(&room_id, ctx),
@@ -1109,6 +1110,8 @@ impl Account {
                 RoomEffect::Remove => self.rooms.retain(|r| r.id != room_id),
             }
         }
+        // A room back, or gone for good: sends waiting for it may go now.
+        self.flush_outbox(ctx);
     }
 
     /// The supervisor's restart: bounded by the room's budget, backed off and jittered.
@@ -1395,27 +1398,37 @@ impl Account {
     // -----------------------------------------------------------------------------------------
     // Outbox
 
+    /// Whether a message may go now: the account is Connected and, for a room the account
+    /// keeps, that room is too (room sends wait for T2 and any rejoin, so they are not
+    /// refused with 6000321 while the room recovers).
+    fn can_send_now(&self, item: &Outgoing) -> bool {
+        self.conn.is_connected()
+            && (item.conv_type != ConvType::Room
+                || self
+                    .rooms
+                    .iter()
+                    .find(|r| *r.id == *item.to)
+                    .map_or(true, |r| r.machine.is_connected()))
+    }
+
+    /// Sends, in order, what may go now; the rest keeps waiting (expired ones fail unsent).
     fn flush_outbox(&mut self, ctx: &mut Context<Self>) {
+        if !self.conn.is_connected() || self.outbox.is_empty() {
+            return;
+        }
         let now = Instant::now();
-        while self.conn.is_connected() {
-            let Some(item) = self.outbox.pop_front() else {
-                break;
-            };
+        let mut waiting = VecDeque::new();
+        while let Some(item) = self.outbox.pop_front() {
             if item.deadline <= now {
-                item.answer(
-                    Err(ZimError::new(
-                        ErrorCode::TIMEOUT,
-                        "waited too long to be sent",
-                    )),
-                    &self.shared,
-                );
-                continue;
-            }
-            if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
-                self.outbox.push_front(item);
-                break;
+                let err = ZimError::new(ErrorCode::TIMEOUT, "waited too long to be sent");
+                item.answer(Err(err), &self.shared);
+            } else if !self.can_send_now(&item) {
+                waiting.push_back(item);
+            } else if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
+                waiting.push_back(item);
             }
         }
+        self.outbox = waiting;
     }
 
     fn send_now(&mut self, item: Outgoing, ctx: &mut Context<Self>) -> Result<u64, PendingKind> {
@@ -1690,7 +1703,7 @@ impl Handler<SendCmd> for Account {
             reply: cmd.reply,
             deadline: now + self.shared.config.timings.outbox_wait,
         };
-        if self.conn.is_connected() && self.outbox.is_empty() {
+        if self.outbox.is_empty() && self.can_send_now(&item) {
             if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
                 self.outbox.push_back(item);
                 self.schedule_outbox_sweep(ctx);
