@@ -476,3 +476,29 @@ async fn a_room_send_made_during_a_long_outage_waits_for_the_rejoin() {
         .await;
     assert_eq!(keeper.bodies("lr"), ["while away"]);
 }
+
+#[actix_rt::test]
+async fn a_large_message_crosses_many_reads_intact() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let bot = Arc::new(RecordingBot::default());
+    let a = fleet
+        .add_account(env.spec("big", &["bigr"]), Arc::new(Idle))
+        .unwrap();
+    fleet
+        .add_account(env.spec("bigrx", &["bigr"]), bot.clone())
+        .unwrap();
+    ev.room("big", "bigr", (2, 0)).await;
+    ev.room("bigrx", "bigr", (2, 0)).await;
+    // the largest body ZIM allows: a frame of ~49 KiB, read 1 KiB at a time
+    let body: String = (0..49_152)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    a.send_room_message("bigr", MessageType::Text, body.clone())
+        .await
+        .unwrap();
+    bot.wait_messages(Duration::from_secs(3), |m| !m.is_empty())
+        .await;
+    assert_eq!(bot.messages.lock().unwrap()[0].body, body);
+}

@@ -18,7 +18,7 @@ use super::renewal::{RenewalCancelled, RenewalNeeded, RenewalSettings, TokenServ
 use super::{AccountSpec, AccountStatus, ClientError, Event, EventKind, FleetConfig};
 use super::{FleetMetrics, ShutdownReport};
 use crate::bot::Bot;
-use crate::protocol::{is_valid_id, ConnectionEvent, ConnectionState};
+use crate::protocol::{is_valid_id, ConnectionEvent, ConnectionState, ErrorCode};
 
 /// One account in the registry: its handle, and once it ended, its last status.
 pub(crate) struct AccountEntry {
@@ -208,12 +208,13 @@ impl Fleet {
             }
             match handle.state().await {
                 Ok(status) => status,
-                Err(_) => AccountStatus {
+                // Too busy to answer in time, or gone without a record: say so, never guess.
+                Err(e) => AccountStatus {
                     user_id: handle.user_id().to_owned(),
-                    state: ConnectionState::Disconnected,
-                    last_event: ConnectionEvent::Success,
+                    state: ConnectionState::Unknown(-1),
+                    last_event: ConnectionEvent::Unknown(-1),
                     since_ms: now_ms(),
-                    ended: Some("stopped".into()),
+                    ended: (e.code != ErrorCode::TIMEOUT).then(|| "stopped".into()),
                     rooms: Vec::new(),
                 },
             }
