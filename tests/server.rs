@@ -36,6 +36,7 @@ struct Ws {
 }
 
 fn client() -> awc::Client {
+    zimfleet::client::tls::install_crypto_provider();
     awc::Client::builder()
         .max_http_version(awc::http::Version::HTTP_11)
         .connector(awc::Connector::new().limit(0))

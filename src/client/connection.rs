@@ -30,13 +30,16 @@ use crate::protocol::MAX_FRAME_BYTES;
 const READ_CHUNK: usize = 1024;
 
 thread_local! {
-    static WS_CLIENT: awc::Client = awc::Client::builder()
-        .max_http_version(awc::http::Version::HTTP_11)
-        // The account wraps connect in its own (shorter) deadline; this only bounds the
-        // worst case.
-        .timeout(Duration::from_secs(60))
-        .connector(awc::Connector::new().limit(0).timeout(Duration::from_secs(60)))
-        .finish();
+    static WS_CLIENT: awc::Client = {
+        super::tls::install_crypto_provider();
+        awc::Client::builder()
+            .max_http_version(awc::http::Version::HTTP_11)
+            // The account wraps connect in its own (shorter) deadline; this only bounds the
+            // worst case.
+            .timeout(Duration::from_secs(60))
+            .connector(awc::Connector::new().limit(0).timeout(Duration::from_secs(60)))
+            .finish()
+    };
 }
 
 /// Why a connect attempt failed (logged; the account treats every one as a network error).

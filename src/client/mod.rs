@@ -16,6 +16,7 @@ mod handle;
 pub mod metrics;
 pub mod renewal;
 mod room;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -129,6 +129,7 @@ impl Backend {
                 "no admin URL for a server-side drop (chaos.admin_url)".into(),
             ));
         };
+        crate::client::tls::install_crypto_provider();
         let client = awc::Client::builder().timeout(ADMIN_TIMEOUT).finish();
         let mut req = client.post(format!("{base}/admin/faults/drop"));
         if let Some(b) = bearer {

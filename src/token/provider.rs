@@ -81,8 +81,8 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 ///
 /// Failures: 6000104 for a connection error or a non-2xx status, 6000105 when no complete
 /// reply arrives within `timeout`, 6000103 for a reply that is not that JSON (or has an empty
-/// token), 6000001 for a URL that cannot be parsed. Only `http://` unless the crate is built
-/// with an awc TLS feature.
+/// token), 6000001 for a URL that cannot be parsed. `http://` and `https://` (rustls, webpki
+/// roots).
 #[derive(Debug, Clone)]
 pub struct HttpTokenProvider {
     pub url: String,
@@ -127,6 +127,7 @@ fn http_client() -> awc::Client {
     HTTP_CLIENT.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
+                crate::client::tls::install_crypto_provider();
                 awc::Client::builder()
                     .max_http_version(awc::http::Version::HTTP_11)
                     .disable_redirects()
@@ -173,7 +174,7 @@ async fn fetch_token(
         .ok_or_else(|| {
             ZimError::new(
                 ErrorCode::INVALID_PARAMETER,
-                "token endpoint URL is not an absolute http:// URL",
+                "token endpoint URL is not an absolute http:// or https:// URL",
             )
         })?;
     let mut request = http_client().post(uri).timeout(timeout);
@@ -323,7 +324,10 @@ mod tests {
         let provider = HttpTokenProvider::new("not a url");
         let err = provider.token("u1").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::INVALID_PARAMETER, "{err}");
-        assert_eq!(err.msg, "token endpoint URL is not an absolute http:// URL");
+        assert_eq!(
+            err.msg,
+            "token endpoint URL is not an absolute http:// or https:// URL"
+        );
     }
 
     #[actix_rt::test]
