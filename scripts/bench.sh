@@ -18,7 +18,7 @@
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [19000], ARRIVAL [3000], ADMISSION
 # [6000], HOLD_IDLE [60], DROP_MSG_RATE [0.01], FANOUT_ACCOUNTS [1000], FANOUT_SECS [30],
-# OUT [target/bench].
+# OUT [target/bench], PROFILE [release].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +32,15 @@ FANOUT_SECS=${FANOUT_SECS:-30}
 OUT=${OUT:-target/bench}
 mkdir -p "$OUT"
 
-echo "== building (release)" >&2
-cargo build --release --bin zimfleet >&2
-BIN=target/release/zimfleet
+# PROFILE=debug is only for trying the script itself at a small scale; figures are release.
+PROFILE=${PROFILE:-release}
+echo "== building ($PROFILE)" >&2
+if [ "$PROFILE" = release ]; then
+    cargo build --release --bin zimfleet >&2
+else
+    cargo build --bin zimfleet >&2
+fi
+BIN=target/$PROFILE/zimfleet
 
 # Both processes may hold 19,000+ sockets: take the hard open-file limit.
 ulimit -n "$(ulimit -Hn)"
