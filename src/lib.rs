@@ -12,8 +12,8 @@
 //! - `client/`: the actors: fleet (root supervisor, admission limiter), account, room,
 //!   connection (awc WebSocket), token renewal service, events and metrics.
 //! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
-//! - `server/`: the reference backend: actix-web app, WebSocket sessions, hub, rooms, admin
-//!   and fault injection.
+//! - `server/`: the reference backend: settings, one task per WebSocket session on the
+//!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
 //! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,

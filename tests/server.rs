@@ -10,7 +10,7 @@ use awc::BoxedSocket;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use zimfleet::protocol::{KickoutReason, Secret};
-use zimfleet::server::{start, FaultTarget, ServerHandle, ServerSettings};
+use zimfleet::server::{start, DevicePolicy, FaultTarget, ServerHandle, ServerSettings};
 use zimfleet::token::token04;
 
 /// Longest any single expected event may take.
@@ -485,6 +485,38 @@ async fn the_same_device_replaces_silently_and_keeps_rooms() {
         .await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert_eq!(reply["member_count"], json!(1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn multi_device_policy_keeps_one_session_per_device() {
+    let server = server_with(|s| s.device_policy = DevicePolicy::Multi).await;
+    let mut phone = online_from(&server, "mia", "phone").await;
+    let mut tablet = online_from(&server, "mia", "tablet").await;
+    let mut friend = online(&server, "nat").await;
+    let reply = friend
+        .request("message_send", send_fields(0, "mia", "md1", "to both"))
+        .await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    for ws in [&mut phone, &mut tablet] {
+        assert_eq!(
+            ws.push("message").await["message"]["body"],
+            json!("to both")
+        );
+    }
+    assert_eq!(server.admin().stats().users_online, 2);
+    // the same device still replaces silently
+    let mut phone2 = online_from(&server, "mia", "phone").await;
+    assert!(matches!(phone.closed().await, Got::Close(Some(1000))));
+    heartbeat_ok(&mut tablet).await;
+    heartbeat_ok(&mut phone2).await;
+    // faults reach every session of the user
+    assert_eq!(
+        server.admin().drop(FaultTarget::Users(vec!["mia".into()])),
+        2
+    );
+    assert!(matches!(tablet.closed().await, Got::End));
+    assert!(matches!(phone2.closed().await, Got::End));
     server.stop().await;
 }
 
@@ -1094,6 +1126,50 @@ async fn room_messages_have_dense_seq_and_reach_every_member_once() {
 }
 
 #[actix_rt::test]
+async fn concurrent_senders_across_workers_every_member_sees_every_seq_in_order() {
+    const MEMBERS: usize = 12;
+    const SENDERS: usize = 4;
+    const EACH: usize = 10;
+    let server = server_with(|s| s.workers = 2).await;
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let mut ws = online(&server, &format!("w{i}")).await;
+        let reply = ws.request("room_enter", json!({"room_id": "busy"})).await;
+        assert_eq!(code(&reply), 0, "{reply}");
+        members.push(ws);
+    }
+    // the senders fire all their requests first, then read the replies: they interleave
+    for (s, ws) in members.iter_mut().take(SENDERS).enumerate() {
+        for n in 0..EACH {
+            let frame = json!({"id": 1000 + n, "op": "message_send", "conv_type": 1, "to": "busy",
+                               "client_msg_id": format!("s{s}-{n}"), "type": 1, "body": format!("{s}:{n}")});
+            ws.send_text(&frame.to_string()).await;
+        }
+    }
+    let total = (SENDERS * EACH) as u64;
+    for (i, ws) in members.iter_mut().enumerate() {
+        let mut seqs = Vec::new();
+        let mut replies = 0;
+        while seqs.len() < total as usize || (i < SENDERS && replies < EACH) {
+            match ws.next().await {
+                Got::Json(v) if v["push"] == json!("message") => {
+                    seqs.push(v["message"]["seq"].as_u64().unwrap())
+                }
+                Got::Json(v) if v["id"].as_u64().is_some_and(|id| id >= 1000) => {
+                    assert_eq!(code(&v), 0, "{v}");
+                    replies += 1;
+                }
+                Got::Json(_) => {}
+                other => panic!("member {i}: {other:?}"),
+            }
+        }
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "member {i}");
+    }
+    assert_eq!(server.admin().stats().messages_routed, total);
+    server.stop().await;
+}
+
+#[actix_rt::test]
 async fn history_keeps_the_last_n() {
     let server = server_with(|s| s.limits.history_per_room = 3).await;
     let mut a = online(&server, "jo").await;
@@ -1234,6 +1310,112 @@ async fn message_send_errors() {
         }
     }
     assert!(limited >= 2, "server-side frequency limit never hit");
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn idempotency_lasts_its_window_only() {
+    let server = server_with(|s| s.timing.idempotency_window_ms = 300).await;
+    let mut a = online(&server, "ida").await;
+    let mut b = online(&server, "ivo").await;
+    let first = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    let again = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    assert_eq!(code(&first), 0, "{first}");
+    assert_eq!(again["timestamp_ms"], first["timestamp_ms"]);
+    assert_eq!(again["message_id"], first["message_id"]);
+    assert_eq!(b.push("message").await["message"]["body"], json!("one"));
+    b.silent_for(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let later = a
+        .request("message_send", send_fields(0, "ivo", "same", "one"))
+        .await;
+    assert_ne!(
+        later["message_id"], first["message_id"],
+        "window over: a new message"
+    );
+    assert_eq!(
+        b.push("message").await["message"]["message_id"],
+        later["message_id"]
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn offline_store_keeps_the_newest() {
+    let server = server_with(|s| s.limits.offline_messages_per_user = 2).await;
+    let mut a = online(&server, "ola").await;
+    let mut b = online(&server, "oto").await;
+    assert_eq!(code(&b.request("logout", json!({})).await), 0);
+    for i in 1..=3 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(0, "oto", &format!("o{i}"), &format!("m{i}")),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+    }
+    let mut b = online(&server, "oto").await;
+    assert_eq!(b.push("message").await["message"]["body"], json!("m2"));
+    assert_eq!(b.push("message").await["message"]["body"], json!("m3"));
+    b.silent_for(Duration::from_millis(100)).await;
+    let stats = server.admin().stats();
+    assert_eq!((stats.offline_stored, stats.offline_dropped), (3, 1));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_full_room_refuses_with_6000304() {
+    let server = server_with(|s| s.limits.members_per_room = 2).await;
+    let mut a = online(&server, "pa").await;
+    let mut b = online(&server, "pb").await;
+    let mut c = online(&server, "pc").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "full"})).await),
+        0
+    );
+    assert_eq!(
+        code(&b.request("room_join", json!({"room_id": "full"})).await),
+        0
+    );
+    assert_error(
+        &c.request("room_join", json!({"room_id": "full"})).await,
+        6000304,
+    );
+    assert_error(
+        &c.request("room_enter", json!({"room_id": "full"})).await,
+        6000304,
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn pings_are_answered_and_a_client_close_is_echoed() {
+    let server = server().await;
+    let mut ws = online(&server, "pq").await;
+    ws.send_raw(Message::Ping("hb".as_bytes().to_vec().into()))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.framed.next()).await {
+            Ok(Some(Ok(Frame::Pong(p)))) => {
+                assert_eq!(&p[..], b"hb");
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no pong: {other:?}"),
+        }
+    }
+    ws.send_raw(Message::Close(Some(awc::ws::CloseReason {
+        code: awc::ws::CloseCode::Normal,
+        description: None,
+    })))
+    .await;
+    assert!(matches!(ws.closed().await, Got::Close(Some(1000))));
     server.stop().await;
 }
 
@@ -1739,6 +1921,91 @@ async fn login_raw(framed: &mut Framed<BoxedSocket, Codec>, secret: &Secret, i: 
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[actix_rt::test]
+async fn binary_reads_a_config_file_under_the_environment() {
+    let dir = std::env::temp_dir().join(format!("zimfleet-server-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "[server]\nadmin_token = \"from-file\"\nworkers = 1\n[server.timing]\nheartbeat_interval_ms = 4321\n",
+    )
+    .unwrap();
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"))
+        .args(["server", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .env(
+            "ZIMFLEET__SERVER__TIMING__ROOM_HEARTBEAT_INTERVAL_MS",
+            "1234",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (_r, mut framed) = client()
+        .ws(format!("ws://{addr}/ws"))
+        .connect()
+        .await
+        .unwrap();
+    let (status, _) = {
+        let mut resp = client()
+            .get(format!("http://{addr}/admin/stats"))
+            .insert_header(("Authorization", "Bearer from-file"))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.body().await.unwrap())
+    };
+    assert_eq!(status, 200, "admin token from the file");
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let tok = token04::generate(1, "cfg", &secret, 600).unwrap();
+    let login =
+        json!({"id": 1, "op": "login", "user_id": "cfg", "token": tok.expose(), "device_id": "d"});
+    framed
+        .send(Message::Text(login.to_string().into()))
+        .await
+        .unwrap();
+    let reply: Value = match framed.next().await {
+        Some(Ok(Frame::Text(b))) => serde_json::from_slice(&b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reply["heartbeat_interval_ms"], json!(4321), "{reply}");
+    assert_eq!(reply["room_heartbeat_interval_ms"], json!(1234), "{reply}");
+    child.kill().ok();
+    child.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[actix_rt::test]
+async fn plain_http_on_the_websocket_path_is_a_bad_request() {
+    let server = server().await;
+    let resp = client()
+        .get(server.ws_url().replacen("ws://", "http://", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = client()
+        .get(format!("{}/nothing", server.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    server.stop().await;
+}
+
+#[test]
+fn admin_is_a_clone_send_sync_handle() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<zimfleet::server::Admin>();
 }
 
 /// Memory per idle logged-in session of the real binary. Run by hand:

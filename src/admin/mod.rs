@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::client::{AccountStatus, Fleet};
 use crate::runner::events::EventsCounters;
@@ -49,20 +50,34 @@ pub struct AdminServer {
     /// Where it listens (the real port when the setting said 0).
     pub addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
+    /// Tells open /events streams to send what is queued and close.
+    stopping: watch::Sender<bool>,
+}
+
+/// Shared by the handlers.
+struct Shared {
+    state: AdminState,
+    stopping: watch::Receiver<bool>,
 }
 
 impl AdminServer {
     /// Starts listening on `addr`. Call inside the actix system.
     pub fn start(addr: SocketAddr, state: AdminState) -> Result<AdminServer, AdminError> {
-        let state = web::Data::new(state);
+        let (stopping, stopping_rx) = watch::channel(false);
+        let state = web::Data::new(Shared {
+            state,
+            stopping: stopping_rx,
+        });
         let err = |source| AdminError { addr, source };
         let server = HttpServer::new(move || {
+            // A resource answers 405 to a method it does not have; anything else is 404.
             App::new()
                 .app_data(state.clone())
-                .route("/health", web::get().to(health))
-                .route("/accounts", web::get().to(accounts))
-                .route("/metrics", web::get().to(metrics))
-                .route("/events", web::get().to(events))
+                .service(web::resource("/health").route(web::get().to(health)))
+                .service(web::resource("/accounts").route(web::get().to(accounts)))
+                .service(web::resource("/metrics").route(web::get().to(metrics)))
+                .service(web::resource("/events").route(web::get().to(events)))
+                .default_service(web::to(not_found))
         })
         .workers(1)
         // The runner handles SIGINT/SIGTERM itself (leave rooms, log out, then exit).
@@ -77,13 +92,21 @@ impl AdminServer {
         Ok(AdminServer {
             addr: bound,
             handle,
+            stopping,
         })
     }
 
     /// Stops listening and ends open /events streams.
     pub async fn stop(self) {
+        let _ = self.stopping.send(true);
         self.handle.stop(true).await;
     }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "no such endpoint; the admin face has GET /health, /accounts, /metrics and /events"
+    }))
 }
 
 async fn status(state: &AdminState) -> Option<Vec<AccountStatus>> {
@@ -98,8 +121,9 @@ fn unavailable() -> HttpResponse {
     }))
 }
 
-async fn health(state: web::Data<AdminState>) -> HttpResponse {
-    let Some(accounts) = status(&state).await else {
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    let state = &shared.state;
+    let Some(accounts) = status(state).await else {
         return unavailable();
     };
     let connected = accounts
@@ -164,16 +188,18 @@ impl From<&AccountStatus> for AccountView {
     }
 }
 
-async fn accounts(state: web::Data<AdminState>) -> HttpResponse {
-    let Some(accounts) = status(&state).await else {
+async fn accounts(shared: web::Data<Shared>) -> HttpResponse {
+    let state = &shared.state;
+    let Some(accounts) = status(state).await else {
         return unavailable();
     };
     let views: Vec<AccountView> = accounts.iter().map(AccountView::from).collect();
     HttpResponse::Ok().json(serde_json::json!({ "accounts": views }))
 }
 
-async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
-    let Some(accounts) = status(&state).await else {
+async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+    let state = &shared.state;
+    let Some(accounts) = status(state).await else {
         return unavailable();
     };
     let runner = prometheus::RunnerCounts {
@@ -193,13 +219,14 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
 async fn events(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AdminState>,
+    shared: web::Data<Shared>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let mut response = actix_web_actors::ws::handshake(&req)?;
     let frames = stream::event_frames(
-        state.fleet.subscribe(),
+        shared.state.fleet.subscribe(),
         payload,
-        Arc::clone(&state.stream_lost),
+        Arc::clone(&shared.state.stream_lost),
+        shared.stopping.clone(),
     );
     Ok(response.streaming(frames))
 }

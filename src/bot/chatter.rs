@@ -17,8 +17,8 @@ use crate::protocol::{ConnectionEvent, ConnectionState, RoomEvent, RoomState};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatterSettings {
-    /// Posts per second, per account and room (at most 10: ZIM allows one send per 100 ms per
-    /// conversation).
+    /// Posts per second, per account and room (at most 8: ZIM allows one send per 100 ms per
+    /// conversation, and bots keep a margin).
     pub rate_per_sec: f64,
     /// The text; `{n}`, `{user_id}` and `{room_id}` are filled in.
     #[serde(default = "default_text")]
@@ -31,15 +31,19 @@ pub struct ChatterSettings {
     pub limit: u64,
 }
 
+/// Highest chatter rate per account and room: one post per
+/// [`SEND_SPACING`](crate::bot::behaviours::SEND_SPACING).
+pub const MAX_RATE: f64 = 8.0;
+
 fn default_text() -> String {
     "chatter #{n} from {user_id}".into()
 }
 
 impl CheckSettings for ChatterSettings {
     fn check(&self) -> Result<(), String> {
-        if !(self.rate_per_sec > 0.0 && self.rate_per_sec <= 10.0) {
+        if !(self.rate_per_sec > 0.0 && self.rate_per_sec <= MAX_RATE) {
             return Err(format!(
-                "rate_per_sec must be above 0 and at most 10, not {}",
+                "rate_per_sec must be above 0 and at most {MAX_RATE}, not {}",
                 self.rate_per_sec
             ));
         }
@@ -118,13 +122,15 @@ impl Bot for Chatter {
 mod tests {
     #[test]
     fn rates_outside_the_zim_limit_are_refused() {
-        for rate in ["0.0", "11.0", "-1.0"] {
+        for rate in ["0.0", "8.5", "-1.0"] {
             let table: toml::Table = format!("rate_per_sec = {rate}").parse().unwrap();
             let err = crate::bot::behaviours::build("chatter", &table)
                 .err()
                 .unwrap();
             assert!(
-                err.to_string().starts_with("settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 10"),
+                err.to_string().starts_with(
+                    "settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8"
+                ),
                 "{err}"
             );
         }

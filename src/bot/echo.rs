@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings};
+use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType, MessageType};
@@ -43,11 +43,15 @@ impl CheckSettings for EchoSettings {
 
 pub struct Echo {
     settings: EchoSettings,
+    pacer: Pacer,
 }
 
 impl Echo {
     pub fn new(settings: EchoSettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            pacer: Pacer::default(),
+        }
     }
 
     /// The answer to `message` as `me`, if it gets one.
@@ -72,8 +76,8 @@ impl Bot for Echo {
     fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
         if let Some(text) = self.reply(account.user_id(), message) {
             match message.conv_type {
-                ConvType::Peer => account.post_peer_text(&message.from, text),
-                _ => account.post_room_text(&message.conv_id, text),
+                ConvType::Peer => self.pacer.peer(account, &message.from, text),
+                _ => self.pacer.room(account, &message.conv_id, text),
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings};
+use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::Member;
@@ -40,11 +40,15 @@ impl CheckSettings for GreeterSettings {
 
 pub struct Greeter {
     settings: GreeterSettings,
+    pacer: Pacer,
 }
 
 impl Greeter {
     pub fn new(settings: GreeterSettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            pacer: Pacer::default(),
+        }
     }
 
     /// The welcomes `me` posts when `members` join `room_id`.
@@ -77,7 +81,7 @@ impl Greeter {
 impl Bot for Greeter {
     fn on_members_joined(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
         for text in self.welcomes(account.user_id(), room_id, members) {
-            account.post_room_text(room_id, text);
+            self.pacer.room(account, room_id, text);
         }
     }
 }

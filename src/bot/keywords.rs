@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings};
+use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType, MessageType};
@@ -41,6 +41,7 @@ pub struct Keywords {
     replies: Vec<(String, String)>,
     case_sensitive: bool,
     rooms: Vec<String>,
+    pacer: Pacer,
 }
 
 impl Keywords {
@@ -56,6 +57,7 @@ impl Keywords {
             replies,
             case_sensitive,
             rooms: settings.rooms,
+            pacer: Pacer::default(),
         }
     }
 
@@ -83,8 +85,8 @@ impl Bot for Keywords {
     fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
         if let Some(text) = self.reply(account.user_id(), message) {
             match message.conv_type {
-                ConvType::Peer => account.post_peer_text(&message.from, text),
-                _ => account.post_room_text(&message.conv_id, text),
+                ConvType::Peer => self.pacer.peer(account, &message.from, text),
+                _ => self.pacer.room(account, &message.conv_id, text),
             }
         }
     }

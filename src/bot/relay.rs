@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, CheckSettings};
+use crate::bot::behaviours::{fill, CheckSettings, Pacer};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType, MessageType};
@@ -45,11 +45,15 @@ impl CheckSettings for RelaySettings {
 
 pub struct Relay {
     settings: RelaySettings,
+    pacer: Pacer,
 }
 
 impl Relay {
     pub fn new(settings: RelaySettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            pacer: Pacer::default(),
+        }
     }
 
     /// Where `message` is copied by `me`, and the copy.
@@ -79,7 +83,7 @@ impl Relay {
 impl Bot for Relay {
     fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
         if let Some((room_id, text)) = self.copy(account.user_id(), message) {
-            account.post_room_text(&room_id, text);
+            self.pacer.room(account, &room_id, text);
         }
     }
 }

@@ -9,16 +9,15 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::io::{SinkWrite, WriteHandler};
+use actix::io::{WriteHandler, Writer};
 use actix::prelude::*;
-use awc::error::WsProtocolError;
 use awc::ws::{Frame, Message as WsMessage};
-use futures_util::stream::StreamExt as _;
+use awc::BoxedSocket;
 use governor::clock::Clock as _;
 use rand::Rng as _;
 use tokio::sync::oneshot;
 
-use super::connection::{self, LinkItem, WsFramed, WsSink};
+use super::connection::{self, LinkItem, WriteError, WsEncoder, WsLink};
 use super::fleet::{now_ms, FleetShared};
 use super::handle::AccountHandle;
 use super::renewal::{RenewalCancelled, RenewalNeeded, RenewalOutcome};
@@ -181,10 +180,27 @@ struct Pending {
 
 /// The open socket and the timers that live as long as it.
 struct Link {
-    sink: WsSink,
+    writer: Writer<tokio::io::WriteHalf<BoxedSocket>, WriteError>,
+    encoder: WsEncoder,
     stream: SpawnHandle,
     heartbeat: Option<SpawnHandle>,
     room_heartbeat: Option<SpawnHandle>,
+}
+
+impl Link {
+    /// Queues one message; false when the socket is closing.
+    fn write(&mut self, message: WsMessage) -> bool {
+        if self.writer.closed() {
+            return false;
+        }
+        match self.encoder.encode(message) {
+            Ok(frame) => {
+                self.writer.write(&frame);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 pub(crate) struct Account {
@@ -493,7 +509,7 @@ impl Account {
                     return; // an older attempt: its socket is dropped here
                 }
                 match result {
-                    Ok(framed) => act.link_up(generation, framed, ctx),
+                    Ok(link) => act.link_up(generation, link, ctx),
                     Err(e) => {
                         tracing::debug!(account = %act.user_id, error = %e, "connect failed");
                         act.lost(generation, DisconnectCause::ConnectFailed, ctx)
@@ -503,12 +519,12 @@ impl Account {
             .spawn(ctx);
     }
 
-    fn link_up(&mut self, generation: u32, framed: WsFramed, ctx: &mut Context<Self>) {
-        let (sink, stream) = framed.split();
-        let stream = ctx.add_stream(connection::tagged(stream, generation));
-        let sink = SinkWrite::new(sink, ctx);
+    fn link_up(&mut self, generation: u32, link: WsLink, ctx: &mut Context<Self>) {
+        let stream = ctx.add_stream(connection::tagged(link.reader, generation));
+        let writer = Writer::new(link.writer, ctx);
         self.link = Some(Link {
-            sink,
+            writer,
+            encoder: link.encoder,
             stream,
             heartbeat: None,
             room_heartbeat: None,
@@ -538,7 +554,7 @@ impl Account {
     fn close_link(&mut self, ctx: &mut Context<Self>) {
         self.generation = self.generation.wrapping_add(1);
         if let Some(link) = self.link.take() {
-            ctx.cancel_future(link.sink.handle());
+            ctx.cancel_future(link.writer.handle());
             ctx.cancel_future(link.stream);
             for h in [link.heartbeat, link.room_heartbeat].into_iter().flatten() {
                 ctx.cancel_future(h);
@@ -640,7 +656,7 @@ impl Account {
             Ok(text) => text,
             Err(_) => return Err(kind),
         };
-        if link.sink.write(WsMessage::Text(text.into())).is_err() {
+        if !link.write(WsMessage::Text(text.into())) {
             return Err(kind);
         }
         self.next_id += 1;
@@ -1574,7 +1590,7 @@ impl StreamHandler<LinkItem> for Account {
             },
             Some(Ok(Frame::Ping(payload))) => {
                 if let Some(link) = self.link.as_mut() {
-                    let _ = link.sink.write(WsMessage::Pong(payload));
+                    link.write(WsMessage::Pong(payload));
                 }
             }
             Some(Ok(Frame::Close(reason))) => {
@@ -1594,9 +1610,9 @@ impl StreamHandler<LinkItem> for Account {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
-impl WriteHandler<WsProtocolError> for Account {
+impl WriteHandler<WriteError> for Account {
     /// A write error: the read side sees the broken socket too, and the heartbeat backs it up.
-    fn error(&mut self, err: WsProtocolError, _ctx: &mut Self::Context) -> Running {
+    fn error(&mut self, err: WriteError, _ctx: &mut Self::Context) -> Running {
         tracing::debug!(account = %self.user_id, error = %err, "socket write error");
         Running::Continue
     }

@@ -78,11 +78,16 @@ impl Bot for Logged {
         match message.conv_type {
             ConvType::Room => {
                 if self.seen.first_time(message) {
-                    tracing::info!(room = %message.conv_id, from = %message.from, "[{}] {}: {}", message.conv_id, message.from, message.body);
+                    tracing::info!("[{}] {}: {}", message.conv_id, message.from, message.body);
                 }
             }
             _ => {
-                tracing::info!(to = %account.user_id(), from = %message.from, "{} -> {}: {}", message.from, account.user_id(), message.body);
+                tracing::info!(
+                    "{} -> {}: {}",
+                    message.from,
+                    account.user_id(),
+                    message.body
+                );
             }
         }
         self.inner.on_message(account, message);

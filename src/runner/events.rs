@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use crate::client::Event;
 
@@ -21,6 +22,49 @@ pub struct EventsFileError {
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
+}
+
+/// How long the fleet's stream must stay quiet, after `stop`, before a follower ends.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+/// The longest a follower keeps draining after `stop`.
+const DRAIN_MAX: Duration = Duration::from_secs(1);
+
+/// Feeds the fleet's events to `on_event` (which answers false to stop) and lag counts to
+/// `on_lag`, until the broadcast closes or `stop` turns true. After `stop` it still takes
+/// the events on their way (the last logouts of a shutdown), until the stream has been quiet
+/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed.
+pub async fn follow_events(
+    mut events: broadcast::Receiver<Arc<Event>>,
+    mut stop: watch::Receiver<bool>,
+    mut on_event: impl FnMut(Arc<Event>) -> bool,
+    mut on_lag: impl FnMut(u64),
+) {
+    let mut take = |got: Result<Arc<Event>, RecvError>| match got {
+        Ok(event) => on_event(event),
+        Err(RecvError::Lagged(n)) => {
+            on_lag(n);
+            true
+        }
+        Err(RecvError::Closed) => false,
+    };
+    loop {
+        tokio::select! {
+            got = events.recv() => if !take(got) { return },
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+        }
+    }
+    let end = tokio::time::Instant::now() + DRAIN_MAX;
+    loop {
+        let quiet = (tokio::time::Instant::now() + DRAIN_QUIET).min(end);
+        match tokio::time::timeout_at(quiet, events.recv()).await {
+            Ok(got) => {
+                if !take(got) {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Counts shared by the writer and whoever reports on it (the admin metrics).
@@ -94,35 +138,39 @@ impl EventsFile {
         })
     }
 
-    /// Forwards the fleet's events to the writer until the broadcast closes or the writer
-    /// stops. Runs on the actix system (spawn it).
+    /// Forwards the fleet's events to the writer until `stop` says so (then it takes what
+    /// is still on its way, see [`follow_events`]), the broadcast closes or the writer stops.
+    /// Runs on the actix system (spawn it).
     pub fn forward(
         &self,
-        mut events: broadcast::Receiver<Arc<Event>>,
+        events: broadcast::Receiver<Arc<Event>>,
+        stop: watch::Receiver<bool>,
     ) -> impl std::future::Future<Output = ()> {
         let queue = self.queue.clone();
         let counters = Arc::clone(&self.counters);
         async move {
             let Some(queue) = queue else { return };
-            loop {
-                match events.recv().await {
-                    Ok(event) => match queue.try_send(event) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => {
-                            counters.lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(TrySendError::Disconnected(_)) => return,
-                    },
-                    Err(RecvError::Lagged(n)) => {
-                        counters.lost.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!(
-                            lost = n,
-                            "events file: the writer fell behind; events were dropped"
-                        );
+            let lost = Arc::clone(&counters);
+            follow_events(
+                events,
+                stop,
+                |event| match queue.try_send(event) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        true
                     }
-                    Err(RecvError::Closed) => return,
-                }
-            }
+                    Err(TrySendError::Disconnected(_)) => false,
+                },
+                |n| {
+                    lost.lost.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(
+                        lost = n,
+                        "events file: the writer fell behind; events were dropped"
+                    );
+                },
+            )
+            .await;
         }
     }
 
@@ -169,7 +217,8 @@ mod tests {
             tx.send(event(n)).unwrap();
         }
         drop(tx);
-        rt.block_on(writer.forward(rx));
+        let (_stop_tx, stop) = watch::channel(false);
+        rt.block_on(writer.forward(rx, stop));
         let counters = writer.finish(Duration::from_secs(5));
         assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
         assert_eq!(counters.written.load(Ordering::Relaxed), 2);

@@ -17,8 +17,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast::error::RecvError;
-
 use crate::admin::{AdminError, AdminServer, AdminState};
 use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet};
 use crate::config::ConfigError;
@@ -129,9 +127,10 @@ pub fn main(args: RunArgs) -> ExitCode {
         }
     };
     // The runner writes one readable line per event; the fleet's own JSON line per event
-    // (target zimfleet::event) would say it twice. RUST_LOG, when set, decides.
+    // (target zimfleet::event) would say it twice; actix_server's worker lines are noise
+    // here. RUST_LOG, when set, decides.
     if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "info,zimfleet::event=warn");
+        std::env::set_var("RUST_LOG", "info,zimfleet::event=warn,actix_server=warn");
     }
     crate::telemetry::init(prepared.log_format);
     let system = actix_rt::System::new();
@@ -161,19 +160,33 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     };
     let backend = if settings.backend.url.is_empty() {
         let server = embedded::EmbeddedBackend::start(&settings).await?;
-        tracing::info!(url = %server.ws_url, "embedded reference server started");
+        tracing::info!("embedded reference server started at {}", server.ws_url);
         Backend::Embedded(server)
     } else {
-        tracing::info!(url = %settings.backend.url, "using the configured backend");
+        tracing::info!("using the backend at {}", settings.backend.url);
         Backend::External(settings.backend.url.clone())
     };
 
     let fleet = Fleet::start(settings.fleet_config(backend.ws_url().to_string()));
     // Subscribe before the first account exists, so no event is missed.
+    let (stop_followers, followers_stop) = tokio::sync::watch::channel(false);
     let events_task = events_writer
         .as_ref()
-        .map(|writer| actix_rt::spawn(writer.forward(fleet.subscribe())));
-    let log_task = actix_rt::spawn(log_events(fleet.subscribe()));
+        .map(|writer| actix_rt::spawn(writer.forward(fleet.subscribe(), followers_stop.clone())));
+    let log_task = actix_rt::spawn(events::follow_events(
+        fleet.subscribe(),
+        followers_stop,
+        |event| {
+            log_event(&event);
+            true
+        },
+        |n| {
+            tracing::warn!(
+                lost = n,
+                "log: {n} events were not logged (too many at once)"
+            )
+        },
+    ));
 
     let admin = match settings
         .admin_listen()
@@ -191,16 +204,15 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
                     stream_lost: Arc::new(AtomicU64::new(0)),
                 },
             )?;
-            tracing::info!(addr = %server.addr, "admin face listening on http://{}", server.addr);
+            tracing::info!("admin face listening on http://{}", server.addr);
             Some(server)
         }
         None => None,
     };
 
+    check_open_files(&bots, matches!(backend, Backend::Embedded(_)));
     let accounts = add_accounts(&fleet, &bots, &backend)?;
     tracing::info!(
-        bots = bots.len(),
-        accounts,
         "zimfleet run: {} bot(s), {} account(s); SIGINT or SIGTERM to stop",
         bots.len(),
         accounts
@@ -226,8 +238,6 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     .await
     .unwrap_or_default();
     tracing::info!(
-        logged_out = report.logged_out,
-        timed_out = report.timed_out,
         "shutdown: {} logged out, {} timed out, in {} ms",
         report.logged_out,
         report.timed_out,
@@ -237,22 +247,46 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     if let Some(admin) = admin {
         admin.stop().await;
     }
-    log_task.abort();
+    // The followers take the last events of the shutdown, then end.
+    let _ = stop_followers.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), log_task).await;
     if let Some(task) = events_task {
-        task.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     if let Some(writer) = events_writer {
-        let counters = writer.finish(Duration::from_secs(2));
-        tracing::info!(
-            written = counters.written.load(std::sync::atomic::Ordering::Relaxed),
-            lost = counters.lost.load(std::sync::atomic::Ordering::Relaxed),
-            "events file closed"
-        );
+        let finished =
+            tokio::task::spawn_blocking(move || writer.finish(Duration::from_secs(2))).await;
+        if let Ok(counters) = finished {
+            tracing::info!(
+                "events file closed: {} written, {} lost",
+                counters.written.load(std::sync::atomic::Ordering::Relaxed),
+                counters.lost.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
     }
     if let Backend::Embedded(server) = backend {
         server.stop().await;
     }
     Ok(())
+}
+
+/// Open files a run needs besides its sockets (logs, events file, listeners, runtime).
+const SPARE_FILES: u64 = 64;
+
+/// Raises the open-file limit as far as allowed and says clearly when it is still too low:
+/// each account holds a socket, and a second one on the embedded server's side.
+fn check_open_files(bots: &[BotDef], embedded: bool) {
+    let accounts: u64 = bots.iter().map(|b| b.accounts.len() as u64).sum();
+    let needed = accounts * if embedded { 2 } else { 1 } + SPARE_FILES;
+    match rlimit::increase_nofile_limit(needed.max(1024)) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            "open-file limit {limit} is below the {needed} this run needs ({accounts} accounts{}); \
+             raise `ulimit -n` or split the bots over several processes",
+            if embedded { ", 2 sockets each with the embedded server" } else { "" }
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
 }
 
 /// Where the fleet connects.
@@ -306,9 +340,6 @@ fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usi
                 })?;
             let rooms: Vec<&str> = bot.rooms.iter().map(|r| r.room_id.as_str()).collect();
             tracing::info!(
-                bot = %bot.name,
-                behaviour = %bot.behaviour,
-                account = %account.user_id,
                 "bot {} ({}): account {} starts, rooms [{}]",
                 bot.name,
                 bot.behaviour,
@@ -376,26 +407,11 @@ async fn wait_for_signal() -> &'static str {
 }
 
 /// One readable log line per state change.
-async fn log_events(mut events: tokio::sync::broadcast::Receiver<Arc<Event>>) {
-    loop {
-        match events.recv().await {
-            Ok(event) => log_event(&event),
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    lost = n,
-                    "log: {n} events were not logged (too many at once)"
-                )
-            }
-            Err(RecvError::Closed) => return,
-        }
-    }
-}
-
 fn log_event(event: &Event) {
     let account = &event.account;
     match &event.kind {
         EventKind::Connection { state, event, ext } => {
-            tracing::info!(account = %account, state = state.as_i32(), event = event.as_i32(), "{account}: connection {state} by {event}{}", ext_text(ext))
+            tracing::info!("{account}: connection {state} by {event}{}", ext_text(ext))
         }
         EventKind::Room {
             room_id,
@@ -403,19 +419,22 @@ fn log_event(event: &Event) {
             event,
             ext,
         } => {
-            tracing::info!(account = %account, room = %room_id, state = state.as_i32(), event = event.as_i32(), "{account}: room {room_id} {state} by {event}{}", ext_text(ext))
+            tracing::info!(
+                "{account}: room {room_id} {state} by {event}{}",
+                ext_text(ext)
+            )
         }
         EventKind::TokenWillExpire { remaining_secs } => {
-            tracing::info!(account = %account, "{account}: token expires in {remaining_secs} s; renewing")
+            tracing::info!("{account}: token expires in {remaining_secs} s; renewing")
         }
         EventKind::TokenRenewed { expire_at } => {
-            tracing::info!(account = %account, "{account}: token renewed (expires at {expire_at})")
+            tracing::info!("{account}: token renewed (expires at {expire_at})")
         }
         EventKind::TokenRenewFailed { error } => {
-            tracing::warn!(account = %account, "{account}: token renewal failed: {error}")
+            tracing::warn!("{account}: token renewal failed: {error}")
         }
         EventKind::RoomGaveUp { room_id, reason } => {
-            tracing::warn!(account = %account, room = %room_id, "{account}: room {room_id} gave up recovering: {reason}")
+            tracing::warn!("{account}: room {room_id} gave up recovering: {reason}")
         }
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::link::{CloseCmd, PushOutcome, SessionLink};
 use super::scheduler::{Job, Scheduler};
-use super::settings::ServerSettings;
+use super::settings::{DevicePolicy, ServerSettings};
 use crate::protocol::{
     close_code, ChatMessage, ConvType, ErrorCode, KickoutReason, Member, MessageSend,
     MessageSendReply, MessageType, Push, RoomCreate, RoomInfo, RoomKickoutReason, ZimError,
@@ -35,6 +35,23 @@ pub(crate) fn now_ms() -> u64 {
 
 fn err(code: ErrorCode, msg: &str) -> ZimError {
     ZimError::new(code, msg)
+}
+
+/// The `message` push, serialised from a borrowed message (the same JSON as
+/// `Push::Message`, without copying the body).
+pub(crate) fn message_push(message: &ChatMessage, offline: bool) -> ByteString {
+    #[derive(Serialize)]
+    struct MessagePush<'a> {
+        push: &'static str,
+        message: &'a ChatMessage,
+        offline: bool,
+    }
+    let push = MessagePush {
+        push: "message",
+        message,
+        offline,
+    };
+    ByteString::from(serde_json::to_string(&push).expect("pushes always serialise"))
 }
 
 /// Serialises a push once; the bytes are shared by every receiver.
@@ -166,29 +183,45 @@ struct Current {
     device_id: Box<str>,
 }
 
-/// Remembered replies for idempotent sends, oldest first.
+/// Remembered replies for idempotent sends, oldest first: 40 bytes an entry (a 64-bit hash
+/// of the client_msg_id and the reply, whose timestamp_ms dates it), searched linearly; the
+/// count is capped, so a busy sender costs at most `idempotency_entries_per_user` entries.
 #[derive(Default)]
 struct RecentSends {
-    replies: HashMap<Box<str>, MessageSendReply>,
-    order: VecDeque<(Instant, Box<str>)>,
+    entries: VecDeque<(u64, MessageSendReply)>,
+}
+
+fn client_msg_key(client_msg_id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(client_msg_id)
 }
 
 impl RecentSends {
-    fn forget_before(&mut self, cutoff: Instant) {
-        while let Some((at, _)) = self.order.front() {
-            if *at >= cutoff {
-                break;
-            }
-            let (_, id) = self.order.pop_front().expect("peeked");
-            self.replies.remove(&id);
+    fn forget_before(&mut self, cutoff_ms: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|(_, reply)| reply.timestamp_ms < cutoff_ms)
+        {
+            self.entries.pop_front();
         }
+    }
+
+    fn find(&self, key: u64, cutoff_ms: u64) -> Option<&MessageSendReply> {
+        self.entries
+            .iter()
+            .find(|(k, reply)| *k == key && reply.timestamp_ms >= cutoff_ms)
+            .map(|(_, r)| r)
     }
 }
 
 #[derive(Default)]
 struct User {
     user_name: Arc<str>,
-    current: Option<Current>,
+    /// Logged-in sessions: at most one under the single-device policy, one per device under
+    /// the multi-device policy.
+    sessions: Vec<Current>,
     /// Rooms this user is a member of (at most `rooms_per_user`).
     rooms: Vec<Arc<str>>,
     /// Peer messages waiting for the next login, serialised with offline: true.
@@ -307,9 +340,7 @@ impl Hub {
         self.connections.remove(&link.id);
         if let Some(user) = user {
             if let Some(mut entry) = self.users.get_mut(user) {
-                if entry.current.as_ref().is_some_and(|c| c.link.id == link.id) {
-                    entry.current = None;
-                }
+                entry.sessions.retain(|c| c.link.id != link.id);
             }
         }
     }
@@ -327,8 +358,9 @@ impl Hub {
 
     // -- login -------------------------------------------------------------------------------
 
-    /// Makes `link` the user's current session. A session of another device is kicked
-    /// (kickout 4, close 4004); one of the same device is replaced silently (close 1000).
+    /// Makes `link` a session of the user. An older session of the same device is replaced
+    /// silently (close 1000); under the single-device policy one of another device is kicked
+    /// (kickout 4, close 4004), under the multi-device policy it stays.
     pub fn register(
         &self,
         user_id: &Arc<str>,
@@ -336,20 +368,34 @@ impl Hub {
         device_id: &str,
         link: &Arc<SessionLink>,
     ) -> Registered {
-        let (old, offline) = {
+        let single = self.settings.device_policy == DevicePolicy::Single;
+        let mut displaced = Vec::new();
+        let offline = {
             let mut user = self.users.entry(Arc::clone(user_id)).or_default();
             if let Some(name) = user_name {
                 if *user.user_name != *name {
                     user.user_name = Arc::from(name);
                 }
             }
-            let old = user.current.replace(Current {
+            let mut kept = Vec::with_capacity(1);
+            for old in std::mem::take(&mut user.sessions) {
+                if old.link.id == link.id {
+                    continue; // a re-login on the same connection
+                }
+                if single || *old.device_id == *device_id {
+                    displaced.push(old);
+                } else {
+                    kept.push(old);
+                }
+            }
+            kept.push(Current {
                 link: Arc::clone(link),
                 device_id: device_id.into(),
             });
-            (old, std::mem::take(&mut user.offline))
+            user.sessions = kept;
+            std::mem::take(&mut user.offline)
         };
-        if let Some(old) = old.filter(|old| old.link.id != link.id) {
+        for old in displaced {
             if *old.device_id == *device_id {
                 old.link.close(CloseCmd::Replaced);
             } else {
@@ -365,10 +411,17 @@ impl Hub {
         Registered { offline }
     }
 
-    /// logout: the user's memberships end (others get room_member_left) and it goes offline.
+    /// logout: the session ends; when it was the user's last one, the user's memberships end
+    /// too (others get room_member_left).
     pub fn logout(&self, user_id: &Arc<str>, link: &SessionLink) {
-        self.end_all_memberships(user_id, LeaveCause::Left);
         self.close_connection(link, Some(user_id));
+        let last = self
+            .users
+            .get(&**user_id)
+            .map_or(true, |u| u.sessions.is_empty());
+        if last {
+            self.end_all_memberships(user_id, LeaveCause::Left);
+        }
     }
 
     fn user_rooms(&self, user_id: &str) -> Vec<Arc<str>> {
@@ -388,30 +441,34 @@ impl Hub {
 
     // -- delivery ----------------------------------------------------------------------------
 
-    /// Queues `frame` to the user's current session; false when offline or closing.
+    /// Queues `frame` to each of the user's sessions; false when none took it.
     fn deliver(&self, user_id: &str, frame: &ByteString) -> bool {
-        let Some(user) = self.users.get(user_id) else {
-            return false;
-        };
-        let Some(current) = &user.current else {
-            return false;
-        };
-        match current.link.push(frame.clone()) {
-            PushOutcome::Queued => {
-                bump(&self.counters.pushes_queued);
-                true
-            }
-            PushOutcome::Closing => false,
-            PushOutcome::Overflowed => {
-                bump(&self.counters.outbound_overflows);
-                tracing::warn!(
-                    user_id,
-                    session = current.link.id,
-                    "outbound queue full: closing the session"
-                );
-                false
+        match self.users.get(user_id) {
+            Some(user) => self.push_to(user_id, &user.sessions, frame),
+            None => false,
+        }
+    }
+
+    fn push_to(&self, user_id: &str, sessions: &[Current], frame: &ByteString) -> bool {
+        let mut queued = false;
+        for session in sessions {
+            match session.link.push(frame.clone()) {
+                PushOutcome::Queued => {
+                    bump(&self.counters.pushes_queued);
+                    queued = true;
+                }
+                PushOutcome::Closing => {}
+                PushOutcome::Overflowed => {
+                    bump(&self.counters.outbound_overflows);
+                    tracing::warn!(
+                        user_id,
+                        session = session.link.id,
+                        "outbound queue full: closing the session"
+                    );
+                }
             }
         }
+        queued
     }
 
     fn deliver_to_members(&self, room: &Room, frame: &ByteString, except: Option<&str>) {
@@ -802,9 +859,10 @@ impl Hub {
         if let Some(reply) = self.recall(sender, &req.client_msg_id) {
             return Ok(reply);
         }
+        let client_msg_id = req.client_msg_id.clone();
         let reply = match req.conv_type {
-            ConvType::Room => self.send_room(sender, &req)?,
-            ConvType::Peer => self.send_peer(sender, &req)?,
+            ConvType::Room => self.send_room(sender, req)?,
+            ConvType::Peer => self.send_peer(sender, req)?,
             ConvType::Unknown(_) => {
                 return Err(err(
                     ErrorCode::INVALID_PARAMETER,
@@ -813,29 +871,30 @@ impl Hub {
             }
         };
         bump(&self.counters.messages_routed);
-        self.remember(sender, &req.client_msg_id, &reply);
+        self.remember(sender, &client_msg_id, &reply);
         Ok(reply)
     }
 
-    fn new_message(&self, sender: &str, req: &MessageSend, seq: Option<u64>) -> ChatMessage {
+    /// The message, built from the request it moves out of (the body is not copied).
+    fn new_message(&self, sender: &str, req: MessageSend, seq: Option<u64>) -> ChatMessage {
         ChatMessage {
             message_id: self.next_message_id.fetch_add(1, Ordering::Relaxed),
             conv_type: req.conv_type,
             conv_id: if req.conv_type == ConvType::Room {
-                req.to.clone()
+                req.to
             } else {
                 sender.to_owned()
             },
             from: sender.to_owned(),
             msg_type: req.msg_type,
-            body: req.body.clone(),
+            body: req.body,
             seq,
             timestamp_ms: now_ms(),
-            client_msg_id: req.client_msg_id.clone(),
+            client_msg_id: req.client_msg_id,
         }
     }
 
-    fn send_room(&self, sender: &str, req: &MessageSend) -> Result<MessageSendReply, ZimError> {
+    fn send_room(&self, sender: &str, req: MessageSend) -> Result<MessageSendReply, ZimError> {
         let missing = || err(ErrorCode::MESSAGE_TARGET_NOT_EXIST, "room does not exist");
         let cell = self.room_cell(&req.to).ok_or_else(missing)?;
         let mut room = lock_room(&cell);
@@ -852,10 +911,7 @@ impl Hub {
             seq: message.seq,
             timestamp_ms: message.timestamp_ms,
         };
-        let frame = push_bytes(&Push::Message {
-            message: message.clone(),
-            offline: false,
-        });
+        let frame = message_push(&message, false);
         if room.history.len() >= self.settings.limits.history_per_room {
             room.history.pop_front();
         }
@@ -865,39 +921,31 @@ impl Hub {
         Ok(reply)
     }
 
-    fn send_peer(&self, sender: &str, req: &MessageSend) -> Result<MessageSendReply, ZimError> {
-        let message = self.new_message(sender, req, None);
-        let reply = MessageSendReply {
-            message_id: message.message_id,
-            seq: None,
-            timestamp_ms: message.timestamp_ms,
-        };
+    fn send_peer(&self, sender: &str, req: MessageSend) -> Result<MessageSendReply, ZimError> {
         let Some(mut target) = self.users.get_mut(&*req.to) else {
             return Err(err(
                 ErrorCode::MESSAGE_TARGET_NOT_EXIST,
                 "user does not exist",
             ));
         };
-        if let Some(current) = &target.current {
-            let frame = push_bytes(&Push::Message {
-                message,
-                offline: false,
-            });
-            match current.link.push(frame) {
-                PushOutcome::Queued => bump(&self.counters.pushes_queued),
-                PushOutcome::Closing => {}
-                PushOutcome::Overflowed => bump(&self.counters.outbound_overflows),
-            }
+        let message = self.new_message(sender, req, None);
+        let reply = MessageSendReply {
+            message_id: message.message_id,
+            seq: None,
+            timestamp_ms: message.timestamp_ms,
+        };
+        if !target.sessions.is_empty() {
+            self.push_to(
+                &message.conv_id,
+                &target.sessions,
+                &message_push(&message, false),
+            );
         } else {
-            let frame = push_bytes(&Push::Message {
-                message,
-                offline: true,
-            });
             if target.offline.len() >= self.settings.limits.offline_messages_per_user {
                 target.offline.pop_front();
                 bump(&self.counters.offline_dropped);
             }
-            target.offline.push_back(frame);
+            target.offline.push_back(message_push(&message, true));
             bump(&self.counters.offline_stored);
         }
         Ok(reply)
@@ -906,30 +954,28 @@ impl Hub {
     fn recall(&self, sender: &str, client_msg_id: &str) -> Option<MessageSendReply> {
         let mut user = self.users.get_mut(sender)?;
         let recent = user.recent.as_mut()?;
-        let window = self.settings.timing.idempotency_window();
-        if let Some(cutoff) = Instant::now().checked_sub(window) {
-            recent.forget_before(cutoff);
-        }
-        recent.replies.get(client_msg_id).cloned()
+        let cutoff_ms = now_ms().saturating_sub(self.settings.timing.idempotency_window_ms);
+        recent.forget_before(cutoff_ms);
+        recent
+            .find(client_msg_key(client_msg_id), cutoff_ms)
+            .cloned()
     }
 
     fn remember(&self, sender: &str, client_msg_id: &str, reply: &MessageSendReply) {
-        let Some(mut user) = self.users.get_mut(sender) else {
-            return;
-        };
         let cap = self.settings.limits.idempotency_entries_per_user;
         if cap == 0 {
             return;
         }
+        let Some(mut user) = self.users.get_mut(sender) else {
+            return;
+        };
         let recent = user.recent.get_or_insert_with(Default::default);
-        while recent.order.len() >= cap {
-            if let Some((_, old)) = recent.order.pop_front() {
-                recent.replies.remove(&old);
-            }
+        while recent.entries.len() >= cap {
+            recent.entries.pop_front();
         }
-        let id: Box<str> = client_msg_id.into();
-        recent.order.push_back((Instant::now(), id.clone()));
-        recent.replies.insert(id, reply.clone());
+        recent
+            .entries
+            .push_back((client_msg_key(client_msg_id), reply.clone()));
     }
 
     // -- scheduled work ----------------------------------------------------------------------
@@ -984,6 +1030,14 @@ impl Hub {
 
     // -- admin -------------------------------------------------------------------------------
 
+    /// The user's session links (none if unknown or offline).
+    fn links_of(&self, user_id: &str) -> Vec<Arc<SessionLink>> {
+        self.users
+            .get(user_id)
+            .map(|u| u.sessions.iter().map(|c| Arc::clone(&c.link)).collect())
+            .unwrap_or_default()
+    }
+
     fn current_links(&self, target: &FaultTarget) -> Vec<Arc<SessionLink>> {
         match target {
             FaultTarget::All => self
@@ -991,13 +1045,7 @@ impl Hub {
                 .iter()
                 .map(|e| Arc::clone(e.value()))
                 .collect(),
-            FaultTarget::Users(ids) => ids
-                .iter()
-                .filter_map(|id| {
-                    let user = self.users.get(id.as_str())?;
-                    user.current.as_ref().map(|c| Arc::clone(&c.link))
-                })
-                .collect(),
+            FaultTarget::Users(ids) => ids.iter().flat_map(|id| self.links_of(id)).collect(),
         }
     }
 
@@ -1037,16 +1085,16 @@ impl Hub {
     /// forgets the user: its memberships end and its stored messages go. False if unknown.
     pub fn kickout(&self, user_id: &str, reason: KickoutReason) -> bool {
         let key: Arc<str> = Arc::from(user_id);
-        let link = match self.users.get(user_id) {
-            None => return false,
-            Some(user) => user.current.as_ref().map(|c| Arc::clone(&c.link)),
-        };
+        if !self.users.contains_key(user_id) {
+            return false;
+        }
+        let links = self.links_of(user_id);
         let code = match reason {
             KickoutReason::Unregistered => close_code::UNREGISTERED,
             KickoutReason::TokenExpired => close_code::TOKEN_EXPIRED,
             _ => close_code::KICKED_OUT,
         };
-        if let Some(link) = link {
+        for link in links {
             bump(&self.counters.kickouts);
             link.close(CloseCmd::Kickout {
                 reason,
@@ -1063,22 +1111,16 @@ impl Hub {
 
     /// As if the user's token expired now: kickout reason 5, close 4005. False if not online.
     pub fn expire_token(&self, user_id: &str) -> bool {
-        let link = self
-            .users
-            .get(user_id)
-            .and_then(|u| u.current.as_ref().map(|c| Arc::clone(&c.link)));
-        match link {
-            Some(link) => {
-                bump(&self.counters.kickouts);
-                link.close(CloseCmd::Kickout {
-                    reason: KickoutReason::TokenExpired,
-                    code: close_code::TOKEN_EXPIRED,
-                    ext: serde_json::json!({"reason": "token expired"}),
-                });
-                true
-            }
-            None => false,
+        let links = self.links_of(user_id);
+        for link in &links {
+            bump(&self.counters.kickouts);
+            link.close(CloseCmd::Kickout {
+                reason: KickoutReason::TokenExpired,
+                code: close_code::TOKEN_EXPIRED,
+                ext: serde_json::json!({"reason": "token expired"}),
+            });
         }
+        !links.is_empty()
     }
 
     pub fn stats(&self) -> Stats {
@@ -1092,7 +1134,7 @@ impl Hub {
             .iter()
             .map(|cell| lock_room(cell).members.len() as u64)
             .sum();
-        let users_online = self.users.iter().filter(|u| u.current.is_some()).count() as u64;
+        let users_online = self.users.iter().filter(|u| !u.sessions.is_empty()).count() as u64;
         let faults_active = {
             let _ = self.faults.is_blackholed(None);
             let b = self.faults.lock();
@@ -1147,5 +1189,61 @@ impl Hub {
             return bad("conv_type must be 0 or 1");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MessageType;
+
+    #[test]
+    fn message_push_is_the_push_enum_json() {
+        let message = ChatMessage {
+            message_id: 7,
+            conv_type: ConvType::Room,
+            conv_id: "r".into(),
+            from: "u".into(),
+            msg_type: MessageType::Text,
+            body: "hi \"there\"".into(),
+            seq: Some(3),
+            timestamp_ms: 9,
+            client_msg_id: "c".into(),
+        };
+        for offline in [false, true] {
+            let borrowed = message_push(&message, offline);
+            let owned = push_bytes(&Push::Message {
+                message: message.clone(),
+                offline,
+            });
+            assert_eq!(borrowed, owned);
+        }
+    }
+
+    #[test]
+    fn idempotency_memory_is_capped_per_sender() {
+        let mut settings = ServerSettings::for_tests();
+        settings.limits.idempotency_entries_per_user = 2;
+        let hub = Hub::new(settings);
+        hub.users.insert(Arc::from("u"), User::default());
+        let reply = |id| MessageSendReply {
+            message_id: id,
+            seq: None,
+            timestamp_ms: now_ms(),
+        };
+        for (n, id) in ["a", "b", "c"].into_iter().enumerate() {
+            hub.remember("u", id, &reply(n as u64));
+        }
+        assert_eq!(hub.recall("u", "a"), None, "oldest forgotten");
+        assert_eq!(hub.recall("u", "b").map(|r| r.message_id), Some(1));
+        assert_eq!(hub.recall("u", "c").map(|r| r.message_id), Some(2));
+        assert_eq!(hub.recall("v", "c"), None, "per sender");
+        let old = MessageSendReply {
+            message_id: 9,
+            seq: None,
+            timestamp_ms: now_ms() - 700_000,
+        };
+        hub.remember("u", "old", &old);
+        assert_eq!(hub.recall("u", "old"), None, "outside the window");
     }
 }

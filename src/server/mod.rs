@@ -24,7 +24,7 @@ use actix_web::{web, App, HttpServer};
 
 pub use admin::{Admin, AdminError};
 pub use hub::{FaultStats, FaultTarget, Stats};
-pub use settings::ServerSettings;
+pub use settings::{DevicePolicy, ServerSettings};
 
 use hub::Hub;
 use link::CloseCmd;

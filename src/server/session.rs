@@ -140,8 +140,9 @@ impl Connection {
         self.hub.is_blackholed(self.user())
     }
 
-    /// When the token timer fires next (will-expire point, then expiry), if logged in.
-    fn token_deadline(&self) -> Option<Instant> {
+    /// When the token timer fires next (will-expire point, then expiry) in Unix ms, if logged
+    /// in.
+    fn token_deadline_ms(&self) -> Option<u64> {
         let login = self.login.as_ref()?;
         let expire_ms = login.token_expire_at.saturating_mul(1000).max(0) as u64;
         let at_ms = if login.will_expire_sent {
@@ -149,8 +150,7 @@ impl Connection {
         } else {
             expire_ms.saturating_sub(self.hub.settings.timing.token_will_expire_ahead_ms)
         };
-        let now = now_ms();
-        Some(Instant::now() + Duration::from_millis(at_ms.saturating_sub(now)))
+        Some(at_ms)
     }
 
     async fn run(mut self, mut stream: AggregatedMessageStream) {
@@ -158,13 +158,19 @@ impl Connection {
         let mut offline = pin!(tokio::time::sleep(offline_timeout));
         let far = Duration::from_secs(365 * 24 * 3600);
         let mut token_timer = pin!(tokio::time::sleep(far));
-        let mut token_armed_for: Option<Instant> = None;
+        let mut token_armed_for: Option<u64> = None;
         let link = Arc::clone(&self.link);
         let ending = loop {
-            let deadline = self.token_deadline();
+            // Re-armed only when the deadline moves (login, renew, will-expire sent).
+            let deadline = self.token_deadline_ms();
             if deadline != token_armed_for {
                 token_armed_for = deadline;
-                let at = deadline.unwrap_or_else(|| Instant::now() + far);
+                let at = match deadline {
+                    Some(at_ms) => {
+                        Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_ms()))
+                    }
+                    None => Instant::now() + far,
+                };
                 token_timer
                     .as_mut()
                     .reset(tokio::time::Instant::from_std(at));
@@ -190,7 +196,12 @@ impl Connection {
                         Some(Ending::Close(close_code::HEARTBEAT_TIMEOUT, "heartbeat timeout"))
                     }
                 }
-                _ = &mut token_timer, if token_armed_for.is_some() => Box::pin(self.on_token_timer()).await,
+                _ = &mut token_timer, if token_armed_for.is_some() => {
+                    // Re-arm from the clock next time round, even if the deadline is unchanged
+                    // (a wall clock set back must not make a fired timer spin).
+                    token_armed_for = None;
+                    Box::pin(self.on_token_timer()).await
+                }
             };
             if let Some(ending) = step {
                 break ending;
@@ -558,7 +569,7 @@ impl Connection {
                 "token is for another user",
             ));
         }
-        let left = claims.expire - now_unix();
+        let left = claims.expire.saturating_sub(now_unix());
         if left <= 0 {
             return Err(ZimError::new(ErrorCode::TOKEN_EXPIRED, "token expired"));
         }

@@ -29,9 +29,21 @@ pub struct ServerSettings {
     /// Bearer token of the admin API; `None` turns the admin API off.
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// What a login from another device does to the user's older session.
+    pub device_policy: DevicePolicy,
     pub timing: Timing,
     pub limits: Limits,
     pub tokens: TokenRules,
+}
+
+/// ZIM's multi-device policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevicePolicy {
+    /// A login from another device kicks the older session (kickout 4, close 4004).
+    Single,
+    /// Each device keeps its own session; pushes go to all of them.
+    Multi,
 }
 
 /// Timings of ZIM-SEMANTICS.md section 6 that the server applies, in milliseconds.
@@ -245,6 +257,7 @@ mod tests {
         assert_eq!(s.tokens.min_lifetime_secs, 30);
         assert_eq!(s.tokens.max_lifetime_secs, 24 * 24 * 3600);
         assert!(s.admin_token.is_none());
+        assert_eq!(s.device_policy, DevicePolicy::Single);
         s.validate().unwrap();
         ServerSettings::for_tests().validate().unwrap();
     }
