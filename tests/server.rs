@@ -31,6 +31,8 @@ struct Ws {
     next_id: u64,
     /// Pushes and replies seen while waiting for something else.
     pending: VecDeque<Value>,
+    /// The description of the close frame received, if any.
+    close_text: Option<String>,
 }
 
 fn client() -> awc::Client {
@@ -52,6 +54,7 @@ impl Ws {
             framed,
             next_id: 1,
             pending: VecDeque::new(),
+            close_text: None,
         }
     }
 
@@ -87,7 +90,8 @@ impl Ws {
                     ))
                 }
                 Some(Ok(Frame::Close(reason))) => {
-                    return Some(Got::Close(reason.map(|r| u16::from(r.code))))
+                    self.close_text = reason.as_ref().and_then(|r| r.description.clone());
+                    return Some(Got::Close(reason.map(|r| u16::from(r.code))));
                 }
                 Some(Ok(Frame::Ping(p))) => self.send_raw(Message::Pong(p)).await,
                 Some(Ok(_)) => {}
@@ -395,14 +399,36 @@ async fn login_as_another_user_on_a_connection_is_refused() {
 async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
     let server = server().await;
     let mut bystander = online(&server, "calm").await;
-    let cases: Vec<(fn() -> Message, u16)> = vec![
-        (|| Message::Text("{not json".into()), 1007),
-        (|| Message::Text("[1,2,3]".into()), 1007),
-        (|| Message::Text("42".into()), 1007),
-        (|| Message::Binary(vec![1u8, 2, 3].into()), 1003),
-        (|| Message::Text("x".repeat(70 * 1024).into()), 1009),
+    /// A bad frame, the close code and the close text it gets.
+    type Case = (fn() -> Message, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            || Message::Text("{not json".into()),
+            1007,
+            "frame is not valid JSON",
+        ),
+        (
+            || Message::Text("[1,2,3]".into()),
+            1007,
+            "frame is not a JSON object",
+        ),
+        (
+            || Message::Text("42".into()),
+            1007,
+            "frame is not a JSON object",
+        ),
+        (
+            || Message::Binary(vec![1u8, 2, 3].into()),
+            1003,
+            "binary frames are not supported",
+        ),
+        (
+            || Message::Text("x".repeat(70 * 1024).into()),
+            1009,
+            "frame too large",
+        ),
     ];
-    for (msg, expected) in cases {
+    for (msg, expected, text) in cases {
         // before and after login
         for logged_in in [false, true] {
             let mut ws = if logged_in {
@@ -415,6 +441,7 @@ async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
                 Got::Close(Some(code)) => assert_eq!(code, expected, "{:?}", msg()),
                 other => panic!("{:?}: expected close {expected}, got {other:?}", msg()),
             }
+            assert_eq!(ws.close_text.as_deref(), Some(text));
             heartbeat_ok(&mut bystander).await;
         }
     }
@@ -463,6 +490,7 @@ async fn another_device_kicks_the_older_session() {
     let push = old.push("kickout").await;
     assert_eq!(push["reason"], json!(4), "{push}");
     assert!(matches!(old.closed().await, Got::Close(Some(4004))));
+    assert_eq!(old.close_text.as_deref(), Some("KickedOut"));
     assert_eq!(server.admin().stats().users_online, 1);
     server.stop().await;
 }
@@ -540,6 +568,7 @@ async fn silence_closes_with_4001_and_frames_keep_the_session() {
     // a connection that never logs in is closed the same way
     let mut idle = Ws::connect(&server).await;
     assert!(matches!(idle.closed().await, Got::Close(Some(4001))));
+    assert_eq!(idle.close_text.as_deref(), Some("heartbeat timeout"));
     server.stop().await;
 }
 
@@ -559,6 +588,7 @@ async fn logout_ends_rooms_and_closes() {
     let reply = b.request("logout", json!({})).await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert!(matches!(b.closed().await, Got::Close(Some(1000))));
+    assert_eq!(b.close_text.as_deref(), Some("logged out"));
     let left = a.push("room_member_left").await;
     assert_eq!(left["members"][0]["user_id"], json!("max"));
     assert_eq!(server.admin().stats().users_online, 1);
@@ -622,6 +652,7 @@ async fn token_will_expire_then_kickout_at_expiry() {
         }
     }
     assert!(matches!(ws.closed().await, Got::Close(Some(4005))));
+    assert_eq!(ws.close_text.as_deref(), Some("TokenExpired"));
     server.stop().await;
 }
 
@@ -1652,6 +1683,7 @@ async fn admin_kickout_and_expire_token() {
     assert_eq!(status, 200);
     assert_eq!(b.push("kickout").await["reason"], json!(6));
     assert!(matches!(b.closed().await, Got::Close(Some(4006))));
+    assert_eq!(b.close_text.as_deref(), Some("Unregistered"));
     // an unregistered user is forgotten: peer messages to it have no target
     assert_error(
         &c.request("message_send", send_fields(0, "vic", "k1", "x"))
@@ -1818,6 +1850,7 @@ async fn server_stop_closes_sessions_with_1001() {
     let mut a = online(&server, "end").await;
     server.stop().await;
     assert!(matches!(a.closed().await, Got::Close(Some(1001))));
+    assert_eq!(a.close_text.as_deref(), Some("server stopping"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2047,4 +2080,81 @@ async fn idle_session_memory() {
     );
     child.kill().ok();
     drop(conns);
+}
+
+/// Room fan-out rate of the real binary. Run by hand:
+/// `ZIMFLEET_MEMBERS=500 ZIMFLEET_MESSAGES=200 cargo test --test server room_fanout_rate -- --ignored --nocapture`
+#[actix_rt::test]
+#[ignore = "measurement: many sockets and messages"]
+async fn room_fanout_rate() {
+    let env_or = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let members = env_or("ZIMFLEET_MEMBERS", 200);
+    let messages = env_or("ZIMFLEET_MESSAGES", 200);
+    let (mut child, addr) = spawn_binary(&[
+        ("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "600000"),
+        ("ZIMFLEET__SERVER__LIMITS__SEND_RATE_PER_SEC", "0"),
+        ("ZIMFLEET__SERVER__LIMITS__OUTBOUND_QUEUE", "100000"),
+    ]);
+    let secret = Secret::from("zimfleet-dev-secret-0123456789ab");
+    let url = format!("ws://{addr}/ws");
+    let c = client();
+    let mut conns = Vec::with_capacity(members);
+    for i in 0..members {
+        let (_r, mut framed) = c.ws(url.as_str()).connect().await.unwrap();
+        login_raw(&mut framed, &secret, i).await;
+        let enter = json!({"id": 2, "op": "room_enter", "room_id": "fan"});
+        framed
+            .send(Message::Text(enter.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            if let Some(Ok(Frame::Text(b))) = framed.next().await {
+                let v: Value = serde_json::from_slice(&b).unwrap();
+                if v["id"] == json!(2) {
+                    assert_eq!(v["code"], json!(0), "{v}");
+                    break;
+                }
+            }
+        }
+        conns.push(framed);
+    }
+    // drain the join pushes
+    for framed in conns.iter_mut() {
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), framed.next()).await
+        {
+        }
+    }
+    let started = std::time::Instant::now();
+    let sender = &mut conns[0];
+    for n in 0..messages {
+        let frame = json!({"id": 10 + n, "op": "message_send", "conv_type": 1, "to": "fan",
+                           "client_msg_id": format!("f{n}"), "type": 1, "body": "x".repeat(100)});
+        sender
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    let futures = conns.iter_mut().map(|framed| async move {
+        let mut got = 0;
+        while got < messages {
+            match framed.next().await {
+                Some(Ok(Frame::Text(b))) if b.starts_with(b"{\"push\":\"message\"") => got += 1,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    futures_util::future::join_all(futures).await;
+    let took = started.elapsed();
+    let pushes = members * messages;
+    eprintln!(
+        "{messages} messages to {members} members: {pushes} pushes in {took:?} = {:.0} pushes/s (debug build, client in the same machine)",
+        pushes as f64 / took.as_secs_f64()
+    );
+    child.kill().ok();
 }

@@ -33,6 +33,7 @@ pub fn main(args: ServerArgs) -> ExitCode {
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
+    warn_about(&settings);
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let handle = super::start(settings).await?;
@@ -49,6 +50,27 @@ pub fn main(args: ServerArgs) -> ExitCode {
             eprintln!("zimfleet server: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Start-up warnings about settings that work but are probably not meant (no secret printed).
+fn warn_about(settings: &ServerSettings) {
+    if settings.server_secret == ServerSettings::defaults().server_secret {
+        tracing::warn!(
+            "server.server_secret is the shipped development secret: anyone can mint tokens; set your own"
+        );
+    }
+    if settings.admin_token.is_some() && !settings.listen.ip().is_loopback() {
+        tracing::warn!(listen = %settings.listen, "the admin API is reachable beyond loopback");
+    }
+    // Each session is one open file: say what the limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            open_file_limit = limit,
+            "at most about {} sessions fit under the open-file limit",
+            limit.saturating_sub(64)
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
 }
 
