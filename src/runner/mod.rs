@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::admin::{AdminError, AdminServer, AdminState};
-use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet};
+use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet, ShutdownReport};
 use crate::config::ConfigError;
 use crate::protocol::Secret;
 use crate::telemetry::LogFormat;
@@ -65,6 +65,8 @@ pub enum RunError {
     Admin(#[from] AdminError),
     #[error("embedded server: {0}")]
     Embedded(String),
+    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    Signals(String),
     #[error("{file}: account {user_id}: {source}")]
     Account {
         file: PathBuf,
@@ -83,7 +85,7 @@ impl RunError {
             | RunError::EventsFile(_)
             | RunError::Admin(_)
             | RunError::Embedded(_) => EXIT_REFUSED,
-            RunError::Account { .. } => 1,
+            RunError::Account { .. } | RunError::Signals(_) => 1,
         }
     }
 }
@@ -152,6 +154,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         ..
     } = prepared;
     let started = Instant::now();
+    // Listen for signals from the start: a Ctrl-C while starting also shuts down cleanly.
+    let mut signals = Signals::listen().map_err(|e| RunError::Signals(e.to_string()))?;
 
     // Open what can fail before anything connects.
     let events_writer = match &events_file {
@@ -219,14 +223,14 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     );
 
     let deadline = settings.run.shutdown_deadline.0;
-    let signal = wait_for_signal().await;
+    let signal = signals.next().await;
     tracing::info!(
         "{signal}: leaving rooms and logging out {accounts} account(s) (deadline {})",
         humantime::format_duration(deadline)
     );
     // A second signal ends the process at once.
-    actix_rt::spawn(async {
-        let second = wait_for_signal().await;
+    actix_rt::spawn(async move {
+        let second = signals.next().await;
         eprintln!("zimfleet run: second {second}: exiting now");
         std::process::exit(EXIT_INTERRUPTED.into());
     });
@@ -236,7 +240,10 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         fleet.shutdown(deadline),
     )
     .await
-    .unwrap_or_default();
+    .unwrap_or(ShutdownReport {
+        logged_out: 0,
+        timed_out: accounts,
+    });
     tracing::info!(
         "shutdown: {} logged out, {} timed out, in {} ms",
         report.logged_out,
@@ -246,6 +253,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
 
     if let Some(admin) = admin {
         admin.stop().await;
+        tracing::debug!("admin face stopped");
     }
     // The followers take the last events of the shutdown, then end.
     let _ = stop_followers.send(true);
@@ -264,8 +272,10 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
             );
         }
     }
+    tracing::debug!("followers and events file done");
     if let Backend::Embedded(server) = backend {
         server.stop().await;
+        tracing::debug!("embedded server stopped");
     }
     Ok(())
 }
@@ -390,19 +400,27 @@ pub fn random_secret(len: usize) -> Secret {
     )
 }
 
-/// Waits for SIGINT or SIGTERM; says which.
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot listen for signals; stopping");
-        return "no signal handler";
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
+/// SIGINT and SIGTERM, caught instead of ending the process.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next one; says which.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 
