@@ -496,8 +496,10 @@ fn send_one(
     });
 }
 
-/// "Is every added account Connected with every room Connected?" From the tracker; if it
-/// lost events to lag, from the fleet's status (at most once a second: it asks every account).
+/// "Has every added account settled?" (Connected with every room Connected, or ended, or a
+/// room out after a failed first entry, which ZIM does not retry.) From the tracker; if it
+/// lost events to lag, from the fleet's status (at most once a second: it asks every
+/// account), where only fully connected accounts count.
 struct AllOnline<'a> {
     fleet: &'a Fleet,
     tracker: &'a Rc<RefCell<Tracker>>,
@@ -516,14 +518,18 @@ impl<'a> AllOnline<'a> {
     }
 
     async fn check(&mut self) -> bool {
-        let (full, lost) = {
+        let (settled, lost) = {
             let t = self.tracker.borrow();
-            (t.fully_connected, t.out.counts.events_lost)
+            (t.settled, t.out.counts.events_lost)
         };
-        if full >= self.added {
+        if settled >= self.added {
             return true;
         }
-        if lost == 0 || self.last_status.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if lost == 0
+            || self
+                .last_status
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return false;
         }
         self.last_status = Some(Instant::now());
