@@ -6,7 +6,9 @@
 # The reference server runs in its own process (`zimfleet server`), the load in another
 # (`zimfleet loadtest`), both on this machine, over loopback.
 #
-# Phase 1, hold and drop: ACCOUNTS accounts (default 19,000), one room each (rooms of 100),
+# Phase 1, hold and drop: ACCOUNTS accounts (default 19,000), one room each (rooms of
+#   HOLD_ROOM_SIZE: with 100, each entry costs ~50 member-joined pushes on average and those,
+#   not logins, set the ramp rate),
 #   log in at ARRIVAL/s through an admission limit of ADMISSION/s, are held idle with
 #   heartbeats for HOLD_IDLE (default 60 s): memory per idle account is read from VmRSS of
 #   each process (load: its own report; server: sampled here); then messages flow at
@@ -22,7 +24,7 @@
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [19000], ARRIVAL [3000], ADMISSION
 # [6000], HOLD_IDLE [60], DROP_MSG_RATE [0.01], FANOUT_ACCOUNTS [1000], FANOUT_SECS [30],
-# STORM_ADMISSION [2000], OUT [target/bench], PROFILE [release].
+# STORM_ADMISSION [2000], HOLD_ROOM_SIZE [10], OUT [target/bench], PROFILE [release].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,7 @@ DROP_MSG_RATE=${DROP_MSG_RATE:-0.01}
 FANOUT_ACCOUNTS=${FANOUT_ACCOUNTS:-1000}
 FANOUT_SECS=${FANOUT_SECS:-30}
 STORM_ADMISSION=${STORM_ADMISSION:-2000}
+HOLD_ROOM_SIZE=${HOLD_ROOM_SIZE:-10}
 OUT=${OUT:-target/bench}
 mkdir -p "$OUT"
 
@@ -115,7 +118,7 @@ set +e
 RUST_LOG=warn "$BIN" loadtest \
     --backend "ws://$ADDR/ws" --token-source generated \
     --accounts "$ACCOUNTS" --rate "$ARRIVAL" --admission "$ADMISSION" \
-    --rooms-per-account 1 --room-size 100 \
+    --rooms-per-account 1 --room-size "$HOLD_ROOM_SIZE" \
     --duration "${HOLD_TOTAL}s" --msg-rate "$DROP_MSG_RATE" \
     --server-drop-at "$((HOLD_IDLE + 10))s" \
     --config "$OUT/hold.toml" \
@@ -162,7 +165,7 @@ set +e
 RUST_LOG=warn "$BIN" loadtest \
     --backend "ws://$ADDR/ws" --token-source generated \
     --accounts "$ACCOUNTS" --rate "$STORM_ADMISSION" --admission "$STORM_ADMISSION" \
-    --rooms-per-account 1 --room-size 100 \
+    --rooms-per-account 1 --room-size "$HOLD_ROOM_SIZE" \
     --duration 25s --msg-rate "$DROP_MSG_RATE" --server-drop-at 5s \
     --config "$OUT/storm.toml" \
     --out "$OUT/storm.json" >"$OUT/storm.txt" 2>"$OUT/storm.log"
@@ -195,7 +198,7 @@ mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("Me
 print(f"zimfleet benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
 print(f"machine: {os.cpu_count()} cores ({cpu}), {mem/1048576:.1f} GiB, {platform.system()} {platform.release()}")
 print()
-print(f"hold: {c['accounts_planned']} accounts, one room each (rooms of 100)")
+print(f"hold: {c['accounts_planned']} accounts, one room each (rooms of {plan['rooms']['members']})")
 print(f"  fully connected after the ramp ............ {c['logins_ok']} logins, {c['room_entries_ok']} room entries")
 print(f"  logins + room entries per second .......... {f['logins_plus_room_entries_per_sec']:.0f}/s end to end (target >= 5000)")
 print(f"  login p50 / p99 ........................... {ms(h['login']['p50_us'])} / {ms(h['login']['p99_us'])}")
