@@ -255,6 +255,10 @@ async fn status_and_shutdown_cover_every_account() {
     let report = fleet.shutdown(Duration::from_secs(2)).await;
     assert_eq!((report.logged_out, report.timed_out), (3, 0));
     assert_eq!(env.admin.stats().users_online, 0);
+    match fleet.add_account(env.spec("late", &[]), Arc::new(Idle)) {
+        Err(e @ ClientError::FleetStopped) => assert_eq!(e.to_string(), "the fleet has stopped"),
+        other => panic!("{:?}", other.map(|h| h.user_id().to_owned())),
+    }
 }
 
 #[actix_rt::test]
@@ -366,4 +370,135 @@ async fn renew_token_by_hand_and_its_500ms_limit() {
     let (other, _) = env.admin.mint_token("someone-else", 7200).unwrap();
     let err = a.renew_token(other).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::TOKEN_INVALID);
+}
+
+#[actix_rt::test]
+async fn a_spent_restart_budget_keeps_the_room_out_and_tells_the_bot() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let bot = Arc::new(RecordingBot::default());
+    let mut spec = env.spec("bud", &[]);
+    spec.rooms.push(RoomSpec {
+        recovery: RecoveryPolicy {
+            max_restarts: 1,
+            ..RecoveryPolicy::default()
+        },
+        ..RoomSpec::new("br")
+    });
+    fleet.add_account(spec, bot.clone()).unwrap();
+    ev.room("bud", "br", (2, 0)).await;
+    // first loss: restarted (enter creates the room again)
+    assert!(env.admin.destroy_room("br"));
+    ev.room("bud", "br", (0, 3)).await;
+    ev.room("bud", "br", (2, 0)).await;
+    // second loss inside the window: budget spent
+    assert!(env.admin.destroy_room("br"));
+    let gave_up = ev
+        .wait(
+            Duration::from_secs(2),
+            |e| matches!(&e.kind, EventKind::RoomGaveUp { room_id, .. } if room_id == "br"),
+        )
+        .await;
+    match &gave_up.kind {
+        EventKind::RoomGaveUp { reason, .. } => assert_eq!(reason, "restart budget spent"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        ev.room_pairs("bud", "br"),
+        [(1, 6), (2, 0), (0, 3), (1, 6), (2, 0), (0, 3)]
+    );
+    assert_eq!(*bot.gave_up.lock().unwrap(), ["br"]);
+    assert_eq!(fleet.metrics().room_recovery_gave_up.get(), 1);
+    let status = fleet.account("bud").unwrap().state().await.unwrap();
+    assert!(status.rooms.is_empty());
+}
+
+#[actix_rt::test]
+async fn members_joining_reach_the_bot_and_enter_during_connecting_waits() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let bot = Arc::new(RecordingBot::default());
+    let a = fleet.add_account(env.spec("mj", &[]), bot.clone()).unwrap();
+    // called before the login is through: entered once Connected
+    let info = a.enter_room(room("mr", RoomEntry::Enter)).await.unwrap();
+    assert_eq!(info.room_id, "mr");
+    ev.conn("mj", (2, 0)).await;
+    fleet
+        .add_account(env.spec("mk", &["mr"]), Arc::new(Idle))
+        .unwrap();
+    ev.room("mk", "mr", (2, 0)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while bot.joined.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no member join seen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(bot.joined.lock().unwrap()[0].user_id, "mk");
+    assert_eq!(ev.room_pairs("mj", "mr"), [(1, 6), (2, 0)]);
+}
+
+#[actix_rt::test]
+async fn a_room_send_made_during_a_long_outage_waits_for_the_rejoin() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let keeper = Arc::new(RecordingBot::default());
+    fleet
+        .add_account(env.spec("kp", &["lr"]), keeper.clone())
+        .unwrap();
+    let a = fleet
+        .add_account(env.spec("lw", &["lr"]), Arc::new(Idle))
+        .unwrap();
+    ev.room("kp", "lr", (2, 0)).await;
+    ev.room("lw", "lr", (2, 0)).await;
+
+    env.admin.blackhole(
+        zimfleet::server::FaultTarget::Users(vec!["lw".into()]),
+        Duration::from_millis(1600),
+    );
+    ev.conn("lw", (3, 3)).await;
+    // sent while Reconnecting; the membership expires meanwhile (room session 1 s)
+    let reply = a
+        .send_room_message("lr", MessageType::Text, "while away".into())
+        .await
+        .expect("sent after the room is back, not refused with 6000321");
+    assert!(reply.seq.is_some());
+    ev.room("lw", "lr", (2, 0)).await;
+    assert_eq!(
+        ev.room_pairs("lw", "lr"),
+        [(1, 6), (2, 0), (1, 1), (0, 9), (1, 6), (2, 0)]
+    );
+    keeper
+        .wait_messages(Duration::from_secs(2), |m| {
+            m.iter().any(|m| m.body == "while away")
+        })
+        .await;
+    assert_eq!(keeper.bodies("lr"), ["while away"]);
+}
+
+#[actix_rt::test]
+async fn a_large_message_crosses_many_reads_intact() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let mut ev = Events::new(&fleet);
+    let bot = Arc::new(RecordingBot::default());
+    let a = fleet
+        .add_account(env.spec("big", &["bigr"]), Arc::new(Idle))
+        .unwrap();
+    fleet
+        .add_account(env.spec("bigrx", &["bigr"]), bot.clone())
+        .unwrap();
+    ev.room("big", "bigr", (2, 0)).await;
+    ev.room("bigrx", "bigr", (2, 0)).await;
+    // the largest body ZIM allows: a frame of ~49 KiB, read 1 KiB at a time
+    let body: String = (0..49_152)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    a.send_room_message("bigr", MessageType::Text, body.clone())
+        .await
+        .unwrap();
+    bot.wait_messages(Duration::from_secs(3), |m| !m.is_empty())
+        .await;
+    assert_eq!(bot.messages.lock().unwrap()[0].body, body);
 }

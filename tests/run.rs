@@ -173,7 +173,24 @@ fn a_bad_behaviour_setting_names_the_file() {
     assert_eq!(
         stderr,
         format!(
-            "zimfleet run: {}: settings: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8, not 50\n",
+            "zimfleet run: {}: settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8, not 50\n",
+            bots.join("c.toml").display()
+        )
+    );
+}
+
+#[test]
+fn a_wrong_type_in_a_behaviour_setting_shows_its_key() {
+    let dir = temp_dir("bad-setting-type");
+    let bots = bots_dir(
+        &dir,
+        &[("c.toml", "behaviour = \"chatter\"\n[[accounts]]\nuser_id = \"c\"\n[settings]\nrate_per_sec = \"fast\"\n")],
+    );
+    let stderr = refused(zimfleet(&dir).arg("--bots").arg(&bots));
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: {}: settings of behaviour \"chatter\": `rate_per_sec = \"fast\"`: invalid type: string \"fast\", expected f64\n",
             bots.join("c.toml").display()
         )
     );
@@ -786,6 +803,8 @@ impl OwnBackend {
                 let mut settings = ServerSettings::for_tests();
                 settings.app_id = 4242;
                 settings.server_secret = Secret::new(TEST_SECRET);
+                // Room memberships outlive a short outage with the runner's default timings.
+                settings.timing.room_session_timeout_ms = 10_000;
                 let handle = zimfleet::server::start(settings).await.unwrap();
                 started_tx.send((handle.ws_url(), handle.admin())).unwrap();
                 let _ = stop_rx.await;
@@ -1105,5 +1124,113 @@ fn a_kicked_out_account_shows_why_it_ended_and_the_admin_face_refuses_bad_calls(
         "{}",
         run.log_text()
     );
+    backend.stop();
+}
+
+#[test]
+fn an_admin_address_in_use_is_refused() {
+    let dir = temp_dir("admin-in-use");
+    let bots = bots_dir(&dir, &[("e.toml", ECHO_BOT)]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let stderr = refused(
+        zimfleet(&dir)
+            .arg("--bots")
+            .arg(&bots)
+            .env("ZIMFLEET__ADMIN__LISTEN", &addr),
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "zimfleet run: admin.listen {addr}: Address already in use (os error 98)\n"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_embedded_server_settings_file_is_refused() {
+    let dir = temp_dir("embedded-config");
+    let bots = bots_dir(&dir, &[("e.toml", ECHO_BOT)]);
+    let file = dir.join("server.toml");
+    let stderr = refused(
+        zimfleet(&dir)
+            .arg("--bots")
+            .arg(&bots)
+            .env("ZIMFLEET__EMBEDDED__SERVER_CONFIG", &file),
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: embedded server: embedded.server_config: config file {} not found\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn a_bad_embedded_address_is_refused() {
+    let dir = temp_dir("embedded-listen");
+    let stderr = refused(zimfleet(&dir).env("ZIMFLEET__EMBEDDED__LISTEN", "localhost"));
+    assert_eq!(
+        stderr,
+        "zimfleet run: config/default.toml < environment (ZIMFLEET__EMBEDDED__LISTEN): embedded.listen must be an address like \"127.0.0.1:0\", not \"localhost\"\n"
+    );
+}
+
+#[test]
+fn a_dropped_link_recovers_and_the_metrics_count_it() {
+    let backend = OwnBackend::start();
+    let mut run = idle_run(
+        "recover",
+        &backend,
+        &["d1", "d2"],
+        "5s",
+        &[("ZIMFLEET__ADMIN__LISTEN", "127.0.0.1:0")],
+    );
+    let admin = run.admin_addr();
+    assert_eq!(backend.admin.drop(zimfleet::server::FaultTarget::All), 2);
+    run.wait_for("both accounts back", Duration::from_secs(20), |r| {
+        let events = r.events();
+        ["d1", "d2"]
+            .iter()
+            .all(|u| {
+                let conn = connection_pairs(&events, u);
+                let rooms = room_pairs(&events, u, "r");
+                conn.ends_with(&[(3, 3), (2, 0)]) && rooms.ends_with(&[(1, 1), (2, 0)])
+            })
+            .then_some(())
+    });
+    let log = run.log_text();
+    assert!(
+        log.contains("d1: connection Reconnecting(3) by LoginInterrupted(3)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("d1: room r Connecting(1) by NetworkInterrupted(1)"),
+        "{log}"
+    );
+    let (_, metrics) = http_get(&admin, "/metrics");
+    assert_eq!(
+        metric(&metrics, "zimfleet_reconnects_total"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "zimfleet_reconnect_duration_seconds_count"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "zimfleet_login_successes_total{kind=\"relogin\"}"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "zimfleet_accounts{state=\"connected\"}"),
+        Some(2.0)
+    );
+    promtool_check(&metrics);
+    run.signal("TERM");
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).0, Some(0));
     backend.stop();
 }

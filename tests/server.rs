@@ -274,6 +274,7 @@ async fn first_request_must_be_login() {
 #[actix_rt::test]
 async fn login_refuses_bad_ids_and_tokens_with_exact_codes() {
     let server = server_with(|s| s.tokens.min_lifetime_secs = 30).await;
+    let mut bystander = online(&server, "by").await;
     let mut ws = Ws::connect(&server).await;
     let good = token(&server, "carol", 600);
     let cases: Vec<(Value, u64, &str)> = vec![
@@ -377,6 +378,7 @@ async fn login_refuses_bad_ids_and_tokens_with_exact_codes() {
     let reply = login_with(&mut ws, "carol", "d", &cbc).await;
     assert_eq!(code(&reply), 0, "{reply}");
     assert_eq!(reply["token_expire_at"], json!(now + 600));
+    heartbeat_ok(&mut bystander).await;
     // the two frames that fail to parse are answered before any login check
     assert_eq!(server.admin().stats().logins_refused, 12);
     server.stop().await;
@@ -450,8 +452,83 @@ async fn bad_frames_close_with_exact_codes_and_harm_nobody() {
 }
 
 #[actix_rt::test]
+async fn a_websocket_protocol_violation_closes_with_1002() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = server().await;
+    let mut bystander = online(&server, "steady").await;
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.local_addr()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(WAIT, tcp.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // a client frame without a mask violates RFC 6455
+    tcp.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let mut frame = [0u8; 4];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut frame))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
+    heartbeat_ok(&mut bystander).await;
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn fragmented_messages_are_reassembled_and_limited_as_a_whole() {
+    use actix_http::ws::Item;
+    let server = server().await;
+    let mut ws = online(&server, "frag").await;
+    let text = r#"{"id":77,"op":"heartbeat","pad":"xxxxxxxx"}"#;
+    let (a, rest) = text.split_at(10);
+    let (b, c) = rest.split_at(10);
+    ws.send_raw(Message::Continuation(Item::FirstText(
+        a.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Continue(
+        b.as_bytes().to_vec().into(),
+    )))
+    .await;
+    ws.send_raw(Message::Continuation(Item::Last(
+        c.as_bytes().to_vec().into(),
+    )))
+    .await;
+    let reply = ws.reply_to(77).await;
+    assert_eq!(code(&reply), 0, "{reply}");
+    // three fragments of 30,000 bytes: each fits, the whole does not
+    let part = || -> bytes::Bytes { vec![b'x'; 30_000].into() };
+    ws.send_raw(Message::Continuation(Item::FirstText(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Continue(part())))
+        .await;
+    ws.send_raw(Message::Continuation(Item::Last(part()))).await;
+    assert!(matches!(ws.closed().await, Got::Close(Some(1009))));
+    server.stop().await;
+}
+
+#[actix_rt::test]
 async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
     let server = server().await;
+    let mut bystander = online(&server, "by").await;
     let mut ws = online(&server, "gina").await;
     let reply = ws.request("dance", json!({})).await;
     assert_error(&reply, 6000001);
@@ -479,6 +556,7 @@ async fn unknown_ops_and_bad_fields_get_6000001_and_keep_the_connection() {
     let reply = ws.request("heartbeat", json!({"extra": [1, 2]})).await;
     assert_eq!(code(&reply), 0, "{reply}");
     heartbeat_ok(&mut ws).await;
+    heartbeat_ok(&mut bystander).await;
     server.stop().await;
 }
 
@@ -1554,12 +1632,24 @@ async fn admin_mints_tokens_that_log_in() {
     )
     .await;
     assert_eq!((status, body["code"].clone()), (400, json!(6000001)));
-    let (status, _) = admin_call(
+    // without ttl_secs the token lives an hour (what a token endpoint client expects)
+    let (status, body) = admin_call(
         &server,
         "POST",
         "/admin/tokens",
         ADMIN,
         Some(json!({"user_id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let lifetime = body["expire_at"].as_i64().unwrap() - now_secs();
+    assert!((3590..=3600).contains(&lifetime), "{lifetime}");
+    let (status, _) = admin_call(
+        &server,
+        "POST",
+        "/admin/tokens",
+        ADMIN,
+        Some(json!({"ttl_secs": 60})),
     )
     .await;
     assert_eq!(status, 400);
@@ -2157,4 +2247,11 @@ async fn room_fanout_rate() {
         pushes as f64 / took.as_secs_f64()
     );
     child.kill().ok();
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

@@ -35,17 +35,31 @@ pub enum BehaviourError {
 
 /// Builds the behaviour `name` from its settings table.
 pub fn build(name: &str, settings: &toml::Table) -> Result<Arc<dyn Bot>, BehaviourError> {
+    build_with(name, settings, &Quiet::default())
+}
+
+/// Builds the behaviour `name`; it stops posting once `quiet` is turned on.
+pub fn build_with(
+    name: &str,
+    settings: &toml::Table,
+    quiet: &Quiet,
+) -> Result<Arc<dyn Bot>, BehaviourError> {
+    let pacer = || Pacer::new(quiet.clone());
     let bot: Arc<dyn Bot> = match name {
         "idle" => {
             parse::<Empty>(name, settings)?;
             Arc::new(crate::bot::Idle)
         }
-        "echo" => Arc::new(super::echo::Echo::new(parse(name, settings)?)),
-        "greeter" => Arc::new(super::greeter::Greeter::new(parse(name, settings)?)),
-        "keywords" => Arc::new(super::keywords::Keywords::new(parse(name, settings)?)),
-        "scheduled" => Arc::new(super::scheduled::Scheduled::new(parse(name, settings)?)),
-        "relay" => Arc::new(super::relay::Relay::new(parse(name, settings)?)),
-        "chatter" => Arc::new(super::chatter::Chatter::new(parse(name, settings)?)),
+        "echo" => Arc::new(super::echo::Echo::new(parse(name, settings)?).paced(pacer())),
+        "greeter" => Arc::new(super::greeter::Greeter::new(parse(name, settings)?).paced(pacer())),
+        "keywords" => {
+            Arc::new(super::keywords::Keywords::new(parse(name, settings)?).paced(pacer()))
+        }
+        "scheduled" => {
+            Arc::new(super::scheduled::Scheduled::new(parse(name, settings)?).paced(pacer()))
+        }
+        "relay" => Arc::new(super::relay::Relay::new(parse(name, settings)?).paced(pacer())),
+        "chatter" => Arc::new(super::chatter::Chatter::new(parse(name, settings)?).paced(pacer())),
         other => {
             return Err(BehaviourError::Unknown {
                 name: other.to_string(),
@@ -76,9 +90,28 @@ fn parse<T: DeserializeOwned + CheckSettings>(
         behaviour: behaviour.to_string(),
         detail,
     };
-    let value: T = toml::Value::Table(settings.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| err(e.message().trim().to_string()))?;
+    // Through TOML text, so an error can quote the line (and so the key) it is about.
+    let text = toml::to_string(settings).map_err(|e| err(e.to_string()))?;
+    let value: T = toml::from_str(&text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim().replace('\n', " ");
+        let line = e
+            .span()
+            .map(|span| {
+                let at = span.start.min(text.len());
+                let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                text[start..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .filter(|line| !line.is_empty());
+        err(match line {
+            Some(line) => format!("`{line}`: {message}"),
+            None => message,
+        })
+    })?;
     value.check().map_err(err)?;
     Ok(value)
 }
@@ -140,11 +173,33 @@ pub(crate) struct RoomTicker {
     pacer: Arc<Pacer>,
 }
 
+/// A switch that makes the built-in behaviours stop posting (the runner turns it on when it
+/// starts shutting down, so no post races the logout). Clones share the switch.
+#[derive(Debug, Clone, Default)]
+pub struct Quiet(Arc<std::sync::atomic::AtomicBool>);
+
+impl Quiet {
+    pub fn turn_on(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// What a loop does at each tick: the tick number (from 1) -> the text to post; `None` ends
 /// the loop (it is started again, with its count kept, when the room comes back).
 pub(crate) type TickText = Arc<dyn Fn(&AccountHandle, &str, u64) -> Option<String> + Send + Sync>;
 
 impl RoomTicker {
+    /// A ticker that posts through `pacer`.
+    pub(crate) fn new(pacer: Pacer) -> Self {
+        Self {
+            rooms: Arc::default(),
+            pacer: Arc::new(pacer),
+        }
+    }
+
     /// Follows a room's state; starts its loop (on the account's thread) when it first
     /// becomes Connected. `delays(tick)` says how long to wait before tick number `tick`.
     pub(crate) fn on_room_state(
@@ -189,6 +244,10 @@ impl RoomTicker {
                             return;
                         };
                         match entry.room {
+                            _ if pacer.quiet.is_on() => {
+                                entry.running = false;
+                                return;
+                            }
                             TickerRoom::Out => {
                                 entry.running = false;
                                 return;
@@ -246,9 +305,17 @@ type PacedConversation = (String, bool, String);
 #[derive(Debug, Default)]
 pub(crate) struct Pacer {
     next: Arc<Mutex<HashMap<PacedConversation, (Instant, usize)>>>,
+    quiet: Quiet,
 }
 
 impl Pacer {
+    pub(crate) fn new(quiet: Quiet) -> Self {
+        Self {
+            next: Arc::default(),
+            quiet,
+        }
+    }
+
     /// Posts a text into a room, now or as soon as the spacing allows.
     pub(crate) fn room(&self, account: &AccountHandle, room_id: &str, text: String) {
         self.post(account, false, room_id, text);
@@ -260,6 +327,9 @@ impl Pacer {
     }
 
     fn post(&self, account: &AccountHandle, peer: bool, conv: &str, text: String) {
+        if self.quiet.is_on() {
+            return;
+        }
         let key = (account.user_id().to_string(), peer, conv.to_string());
         let Some(delay) = self.reserve(&key, Instant::now()) else {
             tracing::warn!(account = %key.0, conversation = %conv, "bot send dropped: {MAX_WAITING} sends already wait for this conversation");
@@ -270,10 +340,13 @@ impl Pacer {
             return;
         }
         let next = Arc::clone(&self.next);
+        let quiet = self.quiet.clone();
         let account = account.clone();
         actix::spawn(async move {
             tokio::time::sleep(delay).await;
-            send(&account, key.1, &key.2, text);
+            if !quiet.is_on() {
+                send(&account, key.1, &key.2, text);
+            }
             if let Some(entry) = lock(&next).get_mut(&key) {
                 entry.1 = entry.1.saturating_sub(1);
             }
@@ -355,7 +428,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.starts_with("settings of behaviour \"echo\": unknown field `prefx`"),
+            err == "settings of behaviour \"echo\": `prefx = \"x\"`: unknown field `prefx`, expected one of `prefix`, `rooms`, `peer`",
             "{err}"
         );
     }
@@ -367,7 +440,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.starts_with("settings of behaviour \"chatter\": invalid type: string \"fast\""),
+            err == "settings of behaviour \"chatter\": `rate_per_sec = \"fast\"`: invalid type: string \"fast\", expected f64",
             "{err}"
         );
     }

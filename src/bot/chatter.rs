@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings, RoomTicker};
+use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer, RoomTicker};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ConnectionEvent, ConnectionState, RoomEvent, RoomState};
@@ -62,6 +62,12 @@ impl Chatter {
             settings: Arc::new(settings),
             ticker: RoomTicker::default(),
         }
+    }
+
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.ticker = RoomTicker::new(pacer);
+        self
     }
 
     fn period(&self) -> Duration {

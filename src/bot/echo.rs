@@ -54,6 +54,12 @@ impl Echo {
         }
     }
 
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
     /// The answer to `message` as `me`, if it gets one.
     pub fn reply(&self, me: &str, message: &ChatMessage) -> Option<String> {
         if message.from == me || message.msg_type != MessageType::Text {

@@ -51,6 +51,12 @@ impl Greeter {
         }
     }
 
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
     /// The welcomes `me` posts when `members` join `room_id`.
     pub fn welcomes(&self, me: &str, room_id: &str, members: &[Member]) -> Vec<String> {
         if !room_selected(&self.settings.rooms, room_id) {

@@ -61,6 +61,12 @@ impl Keywords {
         }
     }
 
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
     /// The reply `me` gives to `message`, if any.
     pub fn reply(&self, me: &str, message: &ChatMessage) -> Option<String> {
         if message.from == me || message.msg_type != MessageType::Text {

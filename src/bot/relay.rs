@@ -56,6 +56,12 @@ impl Relay {
         }
     }
 
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
     /// Where `message` is copied by `me`, and the copy.
     pub fn copy(&self, me: &str, message: &ChatMessage) -> Option<(String, String)> {
         if message.from == me

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings, RoomTicker, SettingDuration};
+use crate::bot::behaviours::{
+    fill, room_selected, CheckSettings, Pacer, RoomTicker, SettingDuration,
+};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ConnectionState, RoomEvent, RoomState};
@@ -56,6 +58,12 @@ impl Scheduled {
             settings: Arc::new(settings),
             ticker: RoomTicker::default(),
         }
+    }
+
+    /// Posts through `pacer` (the registry's, which knows when to go quiet).
+    pub(crate) fn paced(mut self, pacer: Pacer) -> Self {
+        self.ticker = RoomTicker::new(pacer);
+        self
     }
 
     /// The text of post number `n` (from 1) by `user_id` into `room_id`, if there is one.

@@ -326,19 +326,32 @@ impl Account {
     }
 
     fn apply_conn(&mut self, step: ConnStep, ctx: &mut Context<Self>) {
+        if step.ended.is_some() {
+            // counted before the event goes out, so whoever sees the event sees the count
+            let m = &self.shared.metrics;
+            match self.conn.last_event() {
+                ConnectionEvent::KickedOut => m.kicked_out.inc(),
+                ConnectionEvent::TokenExpired => m.token_expired.inc(),
+                ConnectionEvent::Unregistered => m.unregistered.inc(),
+                ConnectionEvent::LoginInterrupted => m.login_rejected.inc(),
+                ConnectionEvent::Success => m.logged_out.inc(),
+                _ => {}
+            }
+        }
         if let Some(emit) = step.emit {
             self.since_ms = now_ms();
+            // the bot first: whoever sees the broadcast knows the bot was told
+            self.with_bot(ctx, |bot, h| {
+                bot.on_connection_state(h, emit.state, emit.event, &emit.ext)
+            });
             self.shared.publish(
                 &self.user_id,
                 EventKind::Connection {
                     state: emit.state,
                     event: emit.event,
-                    ext: emit.ext.clone(),
+                    ext: emit.ext,
                 },
             );
-            self.with_bot(ctx, |bot, h| {
-                bot.on_connection_state(h, emit.state, emit.event, &emit.ext)
-            });
         }
         let ended = step.ended;
         for effect in step.effects {
@@ -465,13 +478,21 @@ impl Account {
             self.open(generation, ctx);
             return;
         }
-        let fetch = self.provider.token(&self.user_id);
+        // A provider that never answers counts as a network error, retried on the schedule.
+        let deadline = self.shared.config.timings.connect_timeout;
+        let fetch = tokio::time::timeout(deadline, self.provider.token(&self.user_id));
         fetch
             .into_actor(self)
             .map(move |result, act, ctx| {
                 if generation != act.generation {
                     return;
                 }
+                let result = result.unwrap_or_else(|_| {
+                    Err(ZimError::new(
+                        ErrorCode::TIMEOUT,
+                        "token provider timed out",
+                    ))
+                });
                 match result {
                     Ok(token) => {
                         let now = (now_ms() / 1000) as i64;
@@ -584,15 +605,6 @@ impl Account {
     }
 
     fn end_account(&mut self, cause: DisconnectCause, ctx: &mut Context<Self>) {
-        let m = &self.shared.metrics;
-        match self.conn.last_event() {
-            ConnectionEvent::KickedOut => m.kicked_out.inc(),
-            ConnectionEvent::TokenExpired => m.token_expired.inc(),
-            ConnectionEvent::Unregistered => m.unregistered.inc(),
-            ConnectionEvent::LoginInterrupted => m.login_rejected.inc(),
-            ConnectionEvent::Success => m.logged_out.inc(),
-            _ => {}
-        }
         let reason = cause.name();
         tracing::info!(account = %self.user_id, reason = %reason, "account ended");
         self.ended = Some(reason);
@@ -685,11 +697,19 @@ impl Account {
             PendingKind::RoomMembers { reply } => {
                 let _ = reply.send(Err(err));
             }
-            PendingKind::RenewToken { reply, .. } => {
-                if let Some(r) = reply {
+            PendingKind::RenewToken { token, reply } => match reply {
+                Some(r) => {
                     let _ = r.send(Err(err));
                 }
-            }
+                // The service's token was not delivered: the re-login carries it instead.
+                None => {
+                    let now = (now_ms() / 1000) as i64;
+                    let limits = &self.shared.config.token_limits;
+                    if crate::token::token04::client_check(token.expose(), now, limits).is_ok() {
+                        self.token = Some(token);
+                    }
+                }
+            },
             PendingKind::Logout => {
                 if self.logout_reply.is_some() {
                     self.conn_input(ConnInput::Lost(DisconnectCause::Logout), ctx);
@@ -1050,18 +1070,18 @@ impl Account {
                 _ => {}
             }
             let emit = emit.clone();
+            self.with_bot(ctx, |bot, h| {
+                bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
+            });
             self.shared.publish(
                 &self.user_id,
                 EventKind::Room {
                     room_id: room_id.to_string(),
                     state: emit.state,
                     event: emit.event,
-                    ext: emit.ext.clone(),
+                    ext: emit.ext,
                 },
             );
-            self.with_bot(ctx, |bot, h| {
-                bot.on_room_state(h, &room_id, emit.state, emit.event, &emit.ext)
-            });
         }
         let connected = step
             .emit
@@ -1071,6 +1091,7 @@ impl Account {
         if connected && !catch_up {
             self.release_held(&room_id, ctx);
         }
+
         for effect in step.effects {
             match effect {
                 RoomEffect::SendEntry(_) => self.send_room_entry(&room_id, ctx),
@@ -1089,6 +1110,8 @@ impl Account {
                 RoomEffect::Remove => self.rooms.retain(|r| r.id != room_id),
             }
         }
+        // A room back, or gone for good: sends waiting for it may go now.
+        self.flush_outbox(ctx);
     }
 
     /// The supervisor's restart: bounded by the room's budget, backed off and jittered.
@@ -1138,6 +1161,7 @@ impl Account {
     fn give_up_room(&mut self, id: &Arc<str>, reason: &str, ctx: &mut Context<Self>) {
         self.shared.metrics.room_recovery_gave_up.inc();
         self.rooms.retain(|r| r.id != *id);
+        self.with_bot(ctx, |bot, h| bot.on_room_gave_up(h, id, reason));
         self.shared.publish(
             &self.user_id,
             EventKind::RoomGaveUp {
@@ -1145,7 +1169,6 @@ impl Account {
                 reason: reason.to_owned(),
             },
         );
-        self.with_bot(ctx, |bot, h| bot.on_room_gave_up(h, id, reason));
     }
 
     fn send_room_entry(&mut self, id: &Arc<str>, ctx: &mut Context<Self>) {
@@ -1375,27 +1398,37 @@ impl Account {
     // -----------------------------------------------------------------------------------------
     // Outbox
 
+    /// Whether a message may go now: the account is Connected and, for a room the account
+    /// keeps, that room is too (room sends wait for T2 and any rejoin, so they are not
+    /// refused with 6000321 while the room recovers).
+    fn can_send_now(&self, item: &Outgoing) -> bool {
+        self.conn.is_connected()
+            && (item.conv_type != ConvType::Room
+                || self
+                    .rooms
+                    .iter()
+                    .find(|r| *r.id == *item.to)
+                    .map_or(true, |r| r.machine.is_connected()))
+    }
+
+    /// Sends, in order, what may go now; the rest keeps waiting (expired ones fail unsent).
     fn flush_outbox(&mut self, ctx: &mut Context<Self>) {
+        if !self.conn.is_connected() || self.outbox.is_empty() {
+            return;
+        }
         let now = Instant::now();
-        while self.conn.is_connected() {
-            let Some(item) = self.outbox.pop_front() else {
-                break;
-            };
+        let mut waiting = VecDeque::new();
+        while let Some(item) = self.outbox.pop_front() {
             if item.deadline <= now {
-                item.answer(
-                    Err(ZimError::new(
-                        ErrorCode::TIMEOUT,
-                        "waited too long to be sent",
-                    )),
-                    &self.shared,
-                );
-                continue;
-            }
-            if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
-                self.outbox.push_front(item);
-                break;
+                let err = ZimError::new(ErrorCode::TIMEOUT, "waited too long to be sent");
+                item.answer(Err(err), &self.shared);
+            } else if !self.can_send_now(&item) {
+                waiting.push_back(item);
+            } else if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
+                waiting.push_back(item);
             }
         }
+        self.outbox = waiting;
     }
 
     fn send_now(&mut self, item: Outgoing, ctx: &mut Context<Self>) -> Result<u64, PendingKind> {
@@ -1459,7 +1492,13 @@ impl Account {
             }
         });
         let end = ctx.run_later(end_in, move |act, ctx| {
-            if act.token_expire_at == expire_at {
+            // A newer token already held (renewed while Reconnecting) goes with the re-login.
+            let held = act
+                .token
+                .as_ref()
+                .and_then(|t| crate::token::token04::read_expiry(t.expose()).ok())
+                .unwrap_or(0);
+            if act.token_expire_at == expire_at && held <= expire_at {
                 act.conn_input(ConnInput::Lost(DisconnectCause::TokenNotRenewed), ctx);
             }
         });
@@ -1472,9 +1511,9 @@ impl Account {
             return;
         }
         self.will_expire_for = self.token_expire_at;
+        self.with_bot(ctx, |bot, h| bot.on_token_will_expire(h, remaining_secs));
         self.shared
             .publish(&self.user_id, EventKind::TokenWillExpire { remaining_secs });
-        self.with_bot(ctx, |bot, h| bot.on_token_will_expire(h, remaining_secs));
         self.request_renewal(ctx);
     }
 
@@ -1664,7 +1703,7 @@ impl Handler<SendCmd> for Account {
             reply: cmd.reply,
             deadline: now + self.shared.config.timings.outbox_wait,
         };
-        if self.conn.is_connected() && self.outbox.is_empty() {
+        if self.outbox.is_empty() && self.can_send_now(&item) {
             if let Err(PendingKind::Send(item)) = self.send_now(item, ctx) {
                 self.outbox.push_back(item);
                 self.schedule_outbox_sweep(ctx);

@@ -18,7 +18,7 @@ use super::renewal::{RenewalCancelled, RenewalNeeded, RenewalSettings, TokenServ
 use super::{AccountSpec, AccountStatus, ClientError, Event, EventKind, FleetConfig};
 use super::{FleetMetrics, ShutdownReport};
 use crate::bot::Bot;
-use crate::protocol::{is_valid_id, ConnectionEvent, ConnectionState};
+use crate::protocol::{is_valid_id, ConnectionEvent, ConnectionState, ErrorCode};
 
 /// One account in the registry: its handle, and once it ended, its last status.
 pub(crate) struct AccountEntry {
@@ -38,6 +38,10 @@ pub(crate) struct FleetShared {
     pub renewal_needed: Recipient<RenewalNeeded>,
     pub renewal_cancelled: Recipient<RenewalCancelled>,
     arbiters: Vec<ArbiterHandle>,
+    /// Set by shutdown: no account is added after it.
+    stopped: std::sync::atomic::AtomicBool,
+    /// Accounts at which the process nears its open-file limit (one socket each).
+    fd_warning_at: usize,
     owned_arbiters: Mutex<Vec<Arbiter>>,
 }
 
@@ -114,6 +118,10 @@ impl Fleet {
             renewal_needed: renewals.clone().recipient(),
             renewal_cancelled: renewals.recipient(),
             arbiters,
+            stopped: std::sync::atomic::AtomicBool::new(false),
+            fd_warning_at: rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| (soft as usize).saturating_mul(9) / 10)
+                .unwrap_or(usize::MAX),
             owned_arbiters: Mutex::new(owned),
         });
         Fleet { shared }
@@ -126,6 +134,13 @@ impl Fleet {
         spec: AccountSpec,
         bot: Arc<dyn Bot>,
     ) -> Result<AccountHandle, ClientError> {
+        if self
+            .shared
+            .stopped
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(ClientError::FleetStopped);
+        }
         if !is_valid_id(&spec.user_id) {
             return Err(ClientError::InvalidUserId(spec.user_id));
         }
@@ -156,6 +171,13 @@ impl Fleet {
                 ended: None,
             },
         );
+        if registry.len() == self.shared.fd_warning_at {
+            tracing::warn!(
+                accounts = registry.len(),
+                "accounts near the open-file limit (one socket each, two when the backend \
+                 shares the machine): raise `ulimit -n` or run shards"
+            );
+        }
         Ok(handle)
     }
 
@@ -186,12 +208,13 @@ impl Fleet {
             }
             match handle.state().await {
                 Ok(status) => status,
-                Err(_) => AccountStatus {
+                // Too busy to answer in time, or gone without a record: say so, never guess.
+                Err(e) => AccountStatus {
                     user_id: handle.user_id().to_owned(),
-                    state: ConnectionState::Disconnected,
-                    last_event: ConnectionEvent::Success,
+                    state: ConnectionState::Unknown(-1),
+                    last_event: ConnectionEvent::Unknown(-1),
                     since_ms: now_ms(),
-                    ended: Some("stopped".into()),
+                    ended: (e.code != ErrorCode::TIMEOUT).then(|| "stopped".into()),
                     rooms: Vec::new(),
                 },
             }
@@ -209,6 +232,9 @@ impl Fleet {
     /// Leaves rooms and logs out every account, waiting at most `deadline`; then stops the
     /// fleet's arbiters.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Release);
         let handles: Vec<AccountHandle> = match self.shared.registry.lock() {
             Ok(r) => r
                 .values()

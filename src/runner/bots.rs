@@ -182,6 +182,7 @@ pub fn load_dir(
     dir: &Path,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
+    quiet: &behaviours::Quiet,
 ) -> Result<Vec<BotDef>, BotsError> {
     if !dir.is_dir() {
         return Err(BotsError::MissingDir(dir.to_path_buf()));
@@ -203,7 +204,8 @@ pub fn load_dir(
     let mut owners: HashMap<String, PathBuf> = HashMap::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e.to_string()))?;
-        let Some(bot) = parse_file(&file, &text, embedded, env).map_err(|d| invalid(&file, d))?
+        let Some(bot) =
+            parse_file(&file, &text, embedded, env, quiet).map_err(|d| invalid(&file, d))?
         else {
             continue;
         };
@@ -230,15 +232,18 @@ pub fn parse_file(
     text: &str,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
+    quiet: &behaviours::Quiet,
 ) -> Result<Option<BotDef>, String> {
     let raw: BotFile = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
     if !raw.enabled {
         return Ok(None);
     }
-    let bot = behaviours::build(&raw.behaviour, &raw.settings).map_err(|e| match e {
-        behaviours::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
-        behaviours::BehaviourError::Settings { .. } => format!("settings: {e}"),
-    })?;
+    let bot =
+        behaviours::build_with(&raw.behaviour, &raw.settings, quiet).map_err(|e| match e {
+            behaviours::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
+            // "settings of behaviour ...: `key = value`: ..." names the table and the key.
+            behaviours::BehaviourError::Settings { .. } => e.to_string(),
+        })?;
     if raw.accounts.is_empty() {
         return Err("accounts: a bot needs at least one account ([[accounts]])".into());
     }
@@ -412,12 +417,15 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 mod tests {
     use super::*;
 
+    static Q: std::sync::LazyLock<behaviours::Quiet> =
+        std::sync::LazyLock::new(behaviours::Quiet::default);
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
 
     fn parse(text: &str) -> Result<Option<BotDef>, String> {
-        parse_file(Path::new("bots/t.toml"), text, true, &no_env)
+        parse_file(Path::new("bots/t.toml"), text, true, &no_env, &Q)
     }
 
     const MINIMAL: &str = "behaviour = \"echo\"\n[[accounts]]\nuser_id = \"e1\"\n";
@@ -509,7 +517,7 @@ mod tests {
 
     #[test]
     fn the_embedded_source_needs_the_embedded_backend() {
-        let err = parse_file(Path::new("bots/t.toml"), MINIMAL, false, &no_env)
+        let err = parse_file(Path::new("bots/t.toml"), MINIMAL, false, &no_env, &Q)
             .err()
             .unwrap();
         assert!(
@@ -526,7 +534,7 @@ mod tests {
             "{MINIMAL}token = {{ source = \"generated\", app_id = 7, secret_env = \"SECRET\", lifetime = \"2h\" }}\n"
         );
         // `token` after [[accounts]] belongs to the account table.
-        let bot = parse_file(Path::new("bots/t.toml"), &text, false, &env)
+        let bot = parse_file(Path::new("bots/t.toml"), &text, false, &env, &Q)
             .unwrap()
             .unwrap();
         match &bot.accounts[0].token {
@@ -542,12 +550,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let missing = "behaviour = \"echo\"\ntoken = { source = \"static\", token_env = \"NOPE\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let err = parse_file(Path::new("bots/t.toml"), missing, false, &env)
+        let err = parse_file(Path::new("bots/t.toml"), missing, false, &env, &Q)
             .err()
             .unwrap();
         assert_eq!(err, "token.token_env: environment variable NOPE is not set");
         let both = "behaviour = \"echo\"\ntoken = { source = \"static\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let err = parse_file(Path::new("bots/t.toml"), both, false, &env)
+        let err = parse_file(Path::new("bots/t.toml"), both, false, &env, &Q)
             .err()
             .unwrap();
         assert_eq!(
@@ -555,7 +563,7 @@ mod tests {
             "token: a static token needs exactly one of token or token_env"
         );
         let http = "behaviour = \"echo\"\ntoken = { source = \"http\", url = \"ftp://x\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let err = parse_file(Path::new("bots/t.toml"), http, false, &env)
+        let err = parse_file(Path::new("bots/t.toml"), http, false, &env, &Q)
             .err()
             .unwrap();
         assert_eq!(
@@ -567,7 +575,7 @@ mod tests {
     #[test]
     fn a_static_token_never_prints() {
         let text = "behaviour = \"echo\"\ntoken = { source = \"static\", token = \"04secretsecret\" }\n[[accounts]]\nuser_id = \"a\"\n";
-        let bot = parse_file(Path::new("bots/t.toml"), text, false, &no_env)
+        let bot = parse_file(Path::new("bots/t.toml"), text, false, &no_env, &Q)
             .unwrap()
             .unwrap();
         let printed = format!("{:?}", bot.accounts);
@@ -580,7 +588,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         assert!(matches!(
-            load_dir(&dir, true, &no_env),
+            load_dir(&dir, true, &no_env, &Q),
             Err(BotsError::Empty(_))
         ));
         std::fs::write(dir.join("b.toml"), MINIMAL).unwrap();
@@ -590,13 +598,13 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), "not a bot").unwrap();
-        let bots = load_dir(&dir, true, &no_env).unwrap();
+        let bots = load_dir(&dir, true, &no_env, &Q).unwrap();
         assert_eq!(
             bots.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
         std::fs::write(dir.join("c.toml"), MINIMAL).unwrap();
-        let err = load_dir(&dir, true, &no_env).err().unwrap().to_string();
+        let err = load_dir(&dir, true, &no_env, &Q).err().unwrap().to_string();
         assert_eq!(
             err,
             format!(
@@ -607,7 +615,7 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(
-            load_dir(&dir, true, &no_env),
+            load_dir(&dir, true, &no_env, &Q),
             Err(BotsError::MissingDir(_))
         ));
     }
@@ -617,10 +625,13 @@ mod tests {
 mod shipped {
     use super::*;
 
+    static Q: std::sync::LazyLock<behaviours::Quiet> =
+        std::sync::LazyLock::new(behaviours::Quiet::default);
+
     #[test]
     fn the_shipped_bots_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bots");
-        let bots = load_dir(&dir, true, &|_| None).unwrap();
+        let bots = load_dir(&dir, true, &|_| None, &Q).unwrap();
         let names: Vec<_> = bots.iter().map(|b| b.behaviour.as_str()).collect();
         for behaviour in [
             "greeter",

@@ -32,7 +32,7 @@ const DRAIN_MAX: Duration = Duration::from_secs(1);
 /// Feeds the fleet's events to `on_event` (which answers false to stop) and lag counts to
 /// `on_lag`, until the broadcast closes or `stop` turns true. After `stop` it still takes
 /// the events on their way (the last logouts of a shutdown), until the stream has been quiet
-/// for [`DRAIN_QUIET`] or [`DRAIN_MAX`] has passed.
+/// for 100 ms or 1 s has passed.
 pub async fn follow_events(
     mut events: broadcast::Receiver<Arc<Event>>,
     mut stop: watch::Receiver<bool>,

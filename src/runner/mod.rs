@@ -96,6 +96,8 @@ pub struct Prepared {
     pub bots: Vec<BotDef>,
     pub events_file: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// Turned on when the shutdown starts: the bots stop posting.
+    pub quiet: crate::bot::behaviours::Quiet,
 }
 
 /// Reads and checks settings and bot files.
@@ -106,7 +108,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         .clone()
         .unwrap_or_else(|| settings.run.bots_dir.clone());
     let embedded = settings.backend.url.is_empty();
-    let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok())?;
+    let quiet = crate::bot::behaviours::Quiet::default();
+    let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok(), &quiet)?;
     let events_file = args.events.clone().or_else(|| {
         Some(PathBuf::from(&settings.run.events_file)).filter(|p| !p.as_os_str().is_empty())
     });
@@ -116,6 +119,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         bots,
         events_file,
         log_format,
+        quiet,
     })
 }
 
@@ -151,6 +155,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         settings,
         bots,
         events_file,
+        quiet,
         ..
     } = prepared;
     let started = Instant::now();
@@ -234,6 +239,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         eprintln!("zimfleet run: second {second}: exiting now");
         std::process::exit(EXIT_INTERRUPTED.into());
     });
+    quiet.turn_on();
     let shutdown_started = Instant::now();
     let report = tokio::time::timeout(
         deadline + Duration::from_millis(500),

@@ -206,9 +206,17 @@ async fn stats(req: HttpRequest, hub: web::Data<Hub>) -> HttpResponse {
     }
 }
 
+/// Lifetime of a minted token when the body names none: an hour, like a typical token server.
+const DEFAULT_MINT_TTL_SECS: i64 = 3600;
+
+fn default_mint_ttl() -> i64 {
+    DEFAULT_MINT_TTL_SECS
+}
+
 #[derive(Deserialize, Default)]
 struct MintBody {
     user_id: String,
+    #[serde(default = "default_mint_ttl")]
     ttl_secs: i64,
 }
 

@@ -94,6 +94,9 @@ pub async fn start(settings: ServerSettings) -> std::io::Result<ServerHandle> {
     // A finished response closes its connection: a WebSocket whose session ended (dropped,
     // closed) must not linger as an idle keep-alive connection.
     .keep_alive(actix_web::http::KeepAlive::Disabled)
+    // A fleet reconnecting after an outage arrives as thousands of connects at once; the
+    // default backlog (2048) would drop SYNs and add seconds of retry to some of them.
+    .backlog(4096)
     .disable_signals()
     .shutdown_timeout(1)
     .bind(listen)?;

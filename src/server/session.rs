@@ -314,6 +314,13 @@ impl Connection {
     ) -> Option<Ending> {
         let frame = match frame {
             None => return Some(Ending::PeerClosed(None)),
+            // A fragmented message over the limit: actix-ws reports it only as this I/O error.
+            Some(Err(ProtocolError::Io(e)))
+                if e.to_string().contains("Exceeded maximum continuation size") =>
+            {
+                self.bad_frame();
+                return Some(Ending::Close(close_code::TOO_BIG, "frame too large"));
+            }
             Some(Err(ProtocolError::Overflow)) => {
                 self.bad_frame();
                 return Some(Ending::Close(close_code::TOO_BIG, "frame too large"));

@@ -178,9 +178,13 @@ impl RoomMachine {
     pub fn last_event(&self) -> RoomEvent {
         self.last_event
     }
-    /// Whether the room is in a session the server knows (heartbeats are due).
+    /// Whether a room heartbeat is due on the periodic tick: in session, or waiting for the
+    /// answer that confirms the entry or tells T2 (sent again if that one was lost).
     pub fn wants_heartbeat(&self) -> bool {
-        matches!(self.phase, Phase::Active)
+        matches!(
+            self.phase,
+            Phase::Active | Phase::Confirming | Phase::Resuming
+        )
     }
     /// The entry still to send, if the room is entering.
     pub fn pending_entry(&self) -> Option<RoomEntry> {
@@ -604,6 +608,7 @@ mod tests {
             run(&mut m, I::HeartbeatFailed(ErrorCode::TIMEOUT)),
             RoomStep::default()
         );
+        assert!(m.wants_heartbeat(), "the next tick asks again");
         assert_eq!(pair(&run(&mut m, I::HeartbeatOk)), Some((2, 0)));
     }
 
