@@ -129,10 +129,12 @@ pub fn warnings(needs: Needs, limits: Limits) -> Option<String> {
 pub fn run(plan: &Plan, accounts_in_shard: u64) -> Result<Needs, String> {
     let limits = Limits::current().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
     let needs = needs(plan, accounts_in_shard);
+    let raise = check(plan, needs, limits)?;
+    // Only a plan that runs gets the warning; a refusal says everything itself.
     if let Some(warning) = warnings(needs, limits) {
         eprintln!("zimfleet loadtest: {warning}");
     }
-    if let Some(want) = check(plan, needs, limits)? {
+    if let Some(want) = raise {
         let got = rlimit::increase_nofile_limit(want)
             .map_err(|e| format!("cannot raise the open-file limit to {want}: {e}"))?;
         if got < want {
