@@ -6,7 +6,9 @@
 # The reference server runs in its own process (`zimfleet server`), the load in another
 # (`zimfleet loadtest`), both on this machine, over loopback.
 #
-# Phase 1, hold and drop: ACCOUNTS accounts (default 19,000), one room each (rooms of 100),
+# Phase 1, hold and drop: ACCOUNTS accounts (default 19,000), one room each (rooms of
+#   HOLD_ROOM_SIZE: with 100, each entry costs ~50 member-joined pushes on average and those,
+#   not logins, set the ramp rate),
 #   log in at ARRIVAL/s through an admission limit of ADMISSION/s, are held idle with
 #   heartbeats for HOLD_IDLE (default 60 s): memory per idle account is read from VmRSS of
 #   each process (load: its own report; server: sampled here); then messages flow at
@@ -15,10 +17,14 @@
 #   counts missing and duplicated messages by room seq.
 # Phase 2, fan-out: FANOUT_ACCOUNTS accounts in rooms of 100, each sending 1 message per
 #   second for FANOUT_SECS: delivered messages per second and end-to-end p50/p99.
+# Phase 3, storm at a held limit: ACCOUNTS accounts with the admission limit at
+#   STORM_ADMISSION/s (below what this machine can log in per second, so the limiter and not
+#   the CPU sets the pace), every session dropped 5 s into the hold: peak re-login rate vs
+#   the limit, all back, nothing missing or duplicated.
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [19000], ARRIVAL [3000], ADMISSION
 # [6000], HOLD_IDLE [60], DROP_MSG_RATE [0.01], FANOUT_ACCOUNTS [1000], FANOUT_SECS [30],
-# OUT [target/bench].
+# STORM_ADMISSION [2000], HOLD_ROOM_SIZE [10], OUT [target/bench], PROFILE [release].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,12 +35,20 @@ HOLD_IDLE=${HOLD_IDLE:-60}
 DROP_MSG_RATE=${DROP_MSG_RATE:-0.01}
 FANOUT_ACCOUNTS=${FANOUT_ACCOUNTS:-1000}
 FANOUT_SECS=${FANOUT_SECS:-30}
+STORM_ADMISSION=${STORM_ADMISSION:-2000}
+HOLD_ROOM_SIZE=${HOLD_ROOM_SIZE:-10}
 OUT=${OUT:-target/bench}
 mkdir -p "$OUT"
 
-echo "== building (release)" >&2
-cargo build --release --bin zimfleet >&2
-BIN=target/release/zimfleet
+# PROFILE=debug is only for trying the script itself at a small scale; figures are release.
+PROFILE=${PROFILE:-release}
+echo "== building ($PROFILE)" >&2
+if [ "$PROFILE" = release ]; then
+    cargo build --release --bin zimfleet >&2
+else
+    cargo build --bin zimfleet >&2
+fi
+BIN=target/$PROFILE/zimfleet
 
 # Both processes may hold 19,000+ sockets: take the hard open-file limit.
 ulimit -n "$(ulimit -Hn)"
@@ -104,7 +118,7 @@ set +e
 RUST_LOG=warn "$BIN" loadtest \
     --backend "ws://$ADDR/ws" --token-source generated \
     --accounts "$ACCOUNTS" --rate "$ARRIVAL" --admission "$ADMISSION" \
-    --rooms-per-account 1 --room-size 100 \
+    --rooms-per-account 1 --room-size "$HOLD_ROOM_SIZE" \
     --duration "${HOLD_TOTAL}s" --msg-rate "$DROP_MSG_RATE" \
     --server-drop-at "$((HOLD_IDLE + 10))s" \
     --config "$OUT/hold.toml" \
@@ -135,12 +149,37 @@ FANOUT_RC=$?
 set -e
 echo "   exit code $FANOUT_RC (table: $OUT/fanout.txt)" >&2
 
+cat >"$OUT/storm.toml" <<EOF
+[loadtest]
+user_pattern = "st-{i}"
+drain = "120s"
+ramp_timeout = "300s"
+[loadtest.rooms]
+id_pattern = "st-room-{r}"
+[loadtest.thresholds]
+max_login_p99 = "60s"
+max_message_p99 = "60s"
+EOF
+echo "== phase 3: $ACCOUNTS accounts, every session dropped with the admission limit at ${STORM_ADMISSION}/s" >&2
+set +e
+RUST_LOG=warn "$BIN" loadtest \
+    --backend "ws://$ADDR/ws" --token-source generated \
+    --accounts "$ACCOUNTS" --rate "$STORM_ADMISSION" --admission "$STORM_ADMISSION" \
+    --rooms-per-account 1 --room-size "$HOLD_ROOM_SIZE" \
+    --duration 25s --msg-rate "$DROP_MSG_RATE" --server-drop-at 5s \
+    --config "$OUT/storm.toml" \
+    --out "$OUT/storm.json" >"$OUT/storm.txt" 2>"$OUT/storm.log"
+STORM_RC=$?
+set -e
+echo "   exit code $STORM_RC (table: $OUT/storm.txt)" >&2
+
 kill "$SAMPLER_PID" 2>/dev/null || true
 SAMPLER_PID=""
 
-python3 - "$OUT" "$SERVER_RSS_BASE" "$HOLD_RC" "$FANOUT_RC" <<'PY'
+python3 - "$OUT" "$SERVER_RSS_BASE" "$HOLD_RC" "$FANOUT_RC" "$STORM_RC" <<'PY'
 import json, sys, platform, os, datetime
-out, base, hold_rc, fan_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+out, base, hold_rc, fan_rc, storm_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+storm = json.load(open(f"{out}/storm.json"))
 hold = json.load(open(f"{out}/hold.json"))
 fan = json.load(open(f"{out}/fanout.json"))
 samples = [tuple(map(int, l.split())) for l in open(f"{out}/server-samples.txt") if len(l.split()) == 3]
@@ -159,7 +198,7 @@ mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("Me
 print(f"zimfleet benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
 print(f"machine: {os.cpu_count()} cores ({cpu}), {mem/1048576:.1f} GiB, {platform.system()} {platform.release()}")
 print()
-print(f"hold: {c['accounts_planned']} accounts, one room each (rooms of 100)")
+print(f"hold: {c['accounts_planned']} accounts, one room each (rooms of {plan['rooms']['members']})")
 print(f"  fully connected after the ramp ............ {c['logins_ok']} logins, {c['room_entries_ok']} room entries")
 print(f"  logins + room entries per second .......... {f['logins_plus_room_entries_per_sec']:.0f}/s end to end (target >= 5000)")
 print(f"  login p50 / p99 ........................... {ms(h['login']['p50_us'])} / {ms(h['login']['p99_us'])}")
@@ -179,5 +218,13 @@ print(f"fan-out: {fc['accounts_planned']} accounts in rooms of 100, 1 msg/s each
 print(f"  sent / delivered per second ............... {ff['sent_per_sec']:.0f}/s / {ff['delivered_per_sec']:.0f}/s")
 print(f"  end to end p50 / p99 / max ................ {ms(fh['message']['p50_us'])} / {ms(fh['message']['p99_us'])} / {ms(fh['message']['max_us'])}")
 print(f"  missing / duplicated / send errors ........ {fc['messages_missing']} / {fc['messages_duplicated']} / {fc['messages_send_failed']}")
-print(f"exit codes: hold {hold_rc}, fan-out {fan_rc}; reports in {out}/")
+sc, sf, sh = storm["counts"], storm["figures"], storm["histograms"]
+print(f"drop storm with the admission limit below what the machine carries: {sc['accounts_planned']} accounts")
+print(f"  back fully connected ...................... {sc['accounts_fully_connected']} of {sc['accounts_planned']} ({100*sf['connected_share']:.2f}%)")
+print(f"  peak re-logins per second ................. {sf['peak_reconnects_per_sec']}/s vs admission limit {sf['admission_limit_per_sec']}/s ({100*(sf['peak_reconnects_per_sec']/sf['admission_limit_per_sec']-1):+.1f}%)")
+print(f"  reconnect p50 / p99 / max ................. {ms(sh['reconnect']['p50_us'])} / {ms(sh['reconnect']['p99_us'])} / {ms(sh['reconnect']['max_us'])}")
+print(f"  messages sent / missing / duplicated ...... {sc['messages_sent']} / {sc['messages_missing']} / {sc['messages_duplicated']}")
+load = open("/proc/loadavg").read().split()[:3]
+print(f"load average at the end: {' '.join(load)} (other work on the machine competes for the 2 cores)")
+print(f"exit codes: hold {hold_rc}, fan-out {fan_rc}, storm {storm_rc}; reports in {out}/")
 PY

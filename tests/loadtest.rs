@@ -343,3 +343,42 @@ fn bad_flags_and_settings_exit_2_with_the_reason() {
     let out = zimfleet(&["loadtest", "merge"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn accounts_held_offline_come_back_after_the_outage_and_miss_nothing() {
+    let (r, _) = run_plan(
+        &[
+            "--accounts",
+            "20",
+            "--rate",
+            "400",
+            "--room-size",
+            "10",
+            "--duration",
+            "3s",
+            "--msg-rate",
+            "2",
+            "--offline-share",
+            "0.25",
+            "--offline-every",
+            "1s",
+            "--offline-for",
+            "700ms",
+        ],
+        "offline.json",
+        0,
+    );
+    let c = &r["counts"];
+    assert_eq!(u(&c["chaos_offline"]), 10, "5 accounts at 1 s and at 2 s");
+    // An account picked at 2 s may still be reconnecting from 1 s: one disconnect for both.
+    assert!((5..=10).contains(&u(&c["disconnects"])), "{c}");
+    assert_eq!(c["reconnects"], c["disconnects"]);
+    // Nobody came back before its outage ended.
+    let h = &r["histograms"]["reconnect"];
+    assert!(u(&h["min_us"]) >= 700_000, "{h}");
+    assert_eq!(u(&c["accounts_fully_connected"]), 20);
+    assert_eq!(u(&c["messages_sent"]), 120);
+    assert_eq!(u(&c["messages_missing"]), 0);
+    assert_eq!(u(&c["messages_duplicated"]), 0);
+    assert_eq!(u(&c["messages_delivered"]), 1_200);
+}

@@ -150,9 +150,13 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     // 1. Ramp.
     let ramp_started_ms = now_ms();
     let ramp_deadline = Instant::now() + plan.ramp_timeout;
+    // A burst of 10 ms worth of arrivals (1 below 100/s): timers wake a few hundred times a
+    // second at best, so a burst of 1 would cap the rate near the timer rate; 10 ms keeps the
+    // arrivals even at any scale that matters to a backend.
+    let arrival_burst = NonZeroU32::new(plan.arrival_rate / 100).unwrap_or(NonZeroU32::MIN);
     let arrivals = RateLimiter::direct(
         Quota::per_second(NonZeroU32::new(plan.arrival_rate).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN),
+            .allow_burst(arrival_burst),
     );
     let mut members: Vec<Member> = Vec::with_capacity(indexes.len());
     let mut add_errors = 0u64;
@@ -185,7 +189,10 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
         }
     }
     let added = members.len() as u64;
-    wait_until(ramp_deadline, || tracker.borrow().fully_connected >= added).await;
+    let mut all_online = AllOnline::new(&fleet, &tracker, added);
+    while !all_online.check().await && Instant::now() < ramp_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let ramp_ended_ms = match tracker.borrow().all_connected_ms {
         0 => now_ms(),
         t => t,
@@ -285,16 +292,19 @@ pub async fn run(plan: Plan) -> Result<Report, LoadtestError> {
     // 3. Drain: sends answered, deliveries settled, accounts back.
     let drain_deadline = Instant::now() + plan.drain;
     let mut last = (u64::MAX, Instant::now());
-    wait_until(drain_deadline, || {
+    loop {
         let delivered = receivers.delivered();
         if delivered != last.0 {
             last = (delivered, Instant::now());
         }
-        sends.borrow().in_flight == 0
-            && tracker.borrow().fully_connected >= added
+        let settled = sends.borrow().in_flight == 0
             && last.1.elapsed() >= Duration::from_millis(300)
-    })
-    .await;
+            && all_online.check().await;
+        if settled || Instant::now() >= drain_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     progress.stop();
 
     // 4. Count.
@@ -486,10 +496,54 @@ fn send_one(
     });
 }
 
-/// Waits until `done` or the deadline, checking every 20 ms.
-async fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) {
-    while !done() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// "Has every added account settled?" (Connected with every room Connected, or ended, or a
+/// room out after a failed first entry, which ZIM does not retry.) From the tracker; if it
+/// lost events to lag, from the fleet's status (at most once a second: it asks every
+/// account), where only fully connected accounts count.
+struct AllOnline<'a> {
+    fleet: &'a Fleet,
+    tracker: &'a Rc<RefCell<Tracker>>,
+    added: u64,
+    last_status: Option<Instant>,
+}
+
+impl<'a> AllOnline<'a> {
+    fn new(fleet: &'a Fleet, tracker: &'a Rc<RefCell<Tracker>>, added: u64) -> Self {
+        AllOnline {
+            fleet,
+            tracker,
+            added,
+            last_status: None,
+        }
+    }
+
+    async fn check(&mut self) -> bool {
+        let (settled, lost) = {
+            let t = self.tracker.borrow();
+            (t.settled, t.out.counts.events_lost)
+        };
+        if settled >= self.added {
+            return true;
+        }
+        if lost == 0
+            || self
+                .last_status
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return false;
+        }
+        self.last_status = Some(Instant::now());
+        let online = self
+            .fleet
+            .status()
+            .await
+            .iter()
+            .filter(|s| {
+                s.state == ConnectionState::Connected
+                    && s.rooms.iter().all(|r| r.state == RoomState::Connected)
+            })
+            .count() as u64;
+        online >= self.added
     }
 }
 

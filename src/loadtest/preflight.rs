@@ -106,11 +106,35 @@ pub fn check(plan: &Plan, needs: Needs, limits: Limits) -> Result<Option<u64>, S
     Ok((needs.files > limits.nofile_soft).then_some(needs.files))
 }
 
+/// A plan that fits but will be slowed, said before the start (not a refusal).
+pub fn warnings(needs: Needs, limits: Limits) -> Option<String> {
+    let port_count = u64::from(limits.ports.1 - limits.ports.0) + 1;
+    // Linux (4.6+) gives connect() the even ports of the range first; once they are used up,
+    // every new connection searches the whole range: logins slow down from there on.
+    (needs.ports > port_count / 2).then(|| {
+        format!(
+            "warning: this shard opens {} connections to one backend address; past {} (half of \
+             the local port range {}-{}) Linux's connect() has used every even port and searches \
+             the range for each new one, so logins slow down. Widen the range, run more shards, \
+             or add source addresses",
+            needs.ports,
+            port_count / 2,
+            limits.ports.0,
+            limits.ports.1
+        )
+    })
+}
+
 /// Checks this process and raises the soft open-file limit when the plan needs it.
 pub fn run(plan: &Plan, accounts_in_shard: u64) -> Result<Needs, String> {
     let limits = Limits::current().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
     let needs = needs(plan, accounts_in_shard);
-    if let Some(want) = check(plan, needs, limits)? {
+    let raise = check(plan, needs, limits)?;
+    // Only a plan that runs gets the warning; a refusal says everything itself.
+    if let Some(warning) = warnings(needs, limits) {
+        eprintln!("zimfleet loadtest: {warning}");
+    }
+    if let Some(want) = raise {
         let got = rlimit::increase_nofile_limit(want)
             .map_err(|e| format!("cannot raise the open-file limit to {want}: {e}"))?;
         if got < want {
@@ -168,6 +192,18 @@ mod tests {
             "this shard opens 5000 connections to one backend address, but the local port range \
              60000-60999 has 1000 ports. Fix: widen it (sysctl net.ipv4.ip_local_port_range=\"1024 65535\"), \
              run more shards on other machines, or add source addresses"
+        );
+    }
+
+    #[test]
+    fn past_half_the_port_range_warns() {
+        let mut plan = Plan::defaults();
+        plan.backend = "ws://10.0.0.1:7400/ws".into();
+        assert_eq!(warnings(needs(&plan, 14_000), HERE), None);
+        let w = warnings(needs(&plan, 19_000), HERE).unwrap();
+        assert!(
+            w.starts_with("warning: this shard opens 19000 connections to one backend address; past 14116 (half of the local port range 32768-60999)"),
+            "{w}"
         );
     }
 

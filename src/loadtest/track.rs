@@ -23,6 +23,8 @@ struct RoomTrack {
     room: u32,
     state: RoomState,
     entered: bool,
+    /// The first entry failed and the room stays out (ZIM does not retry it).
+    failed: bool,
     /// Unix ms of (Connecting, NetworkInterrupted); 0 when not recovering.
     interrupted_ms: u64,
     t2: T2,
@@ -43,6 +45,17 @@ impl AccountTrack {
         self.state == ConnectionState::Connected
             && self.rooms.iter().all(|r| r.state == RoomState::Connected)
     }
+
+    /// Nothing more will change on its own: fully connected, or ended, or Connected with
+    /// every room either Connected or out after a failed first entry.
+    fn settled(&self) -> bool {
+        self.ended
+            || (self.state == ConnectionState::Connected
+                && self.rooms.iter().all(|r| {
+                    r.state == RoomState::Connected
+                        || (r.failed && r.state == RoomState::Disconnected)
+                }))
+    }
 }
 
 /// What the tracker counted.
@@ -60,6 +73,8 @@ pub struct Tracker {
     accounts: Vec<Option<AccountTrack>>,
     /// Accounts Connected with every room Connected.
     pub fully_connected: u64,
+    /// Accounts settled (see `AccountTrack::settled`): what the ramp and drain wait for.
+    pub settled: u64,
     /// When `fully_connected` last reached `target` (unix ms), 0 if never.
     pub all_connected_ms: u64,
     target: u64,
@@ -84,6 +99,7 @@ impl Tracker {
             rooms,
             accounts: (0..n).map(|_| None).collect(),
             fully_connected: 0,
+            settled: 0,
             all_connected_ms: 0,
             target,
             out: Tracked::default(),
@@ -104,6 +120,7 @@ impl Tracker {
                         room,
                         state: RoomState::Disconnected,
                         entered: false,
+                        failed: false,
                         interrupted_ms: 0,
                         t2: T2::StillMember,
                     })
@@ -131,6 +148,7 @@ impl Tracker {
             return;
         };
         let was_full = acct.full();
+        let was_settled = acct.settled();
         let ts = ev.ts_ms;
         // Counting happens after the borrow of `acct` ends.
         let mut effect = Effect::None;
@@ -181,6 +199,7 @@ impl Tracker {
                     (RoomState::Connected, _) => {
                         if !r.entered {
                             r.entered = true;
+                            r.failed = false;
                             effect = Effect::RoomEntered;
                         } else if r.interrupted_ms > 0 {
                             effect = Effect::RoomBack(r.t2, ts.saturating_sub(r.interrupted_ms));
@@ -203,12 +222,19 @@ impl Tracker {
                         r.t2 = T2::RoomNotExist;
                     }
                     (RoomState::Disconnected, _) if !r.entered => {
+                        r.failed = true;
                         effect = Effect::RoomEntryFailed(ext.clone());
                     }
                     _ => {}
                 }
             }
             EventKind::RoomGaveUp { .. } => effect = Effect::RoomGaveUp,
+            _ => {}
+        }
+        let now_settled = acct.settled();
+        match (was_settled, now_settled) {
+            (false, true) => self.settled += 1,
+            (true, false) => self.settled -= 1,
             _ => {}
         }
         let now_full = acct.full();
@@ -387,6 +413,31 @@ mod tests {
     }
 
     #[test]
+    fn a_room_whose_first_entry_failed_settles_the_account() {
+        let mut t = tracker();
+        t.apply(&conn(
+            1,
+            ConnectionState::Connected,
+            ConnectionEvent::Success,
+        ));
+        assert_eq!(t.settled, 0);
+        t.apply(&room(2, RoomState::Connecting, RoomEvent::ActiveEnter));
+        t.apply(&Event {
+            ts_ms: 3,
+            account: "a".into(),
+            kind: EventKind::Room {
+                room_id: "r".into(),
+                state: RoomState::Disconnected,
+                event: RoomEvent::NetworkDisconnected,
+                ext: json!({"code": 6000105}),
+            },
+        });
+        assert_eq!((t.settled, t.fully_connected), (1, 0));
+        assert_eq!(t.out.counts.room_entries_failed, 1);
+        assert_eq!(t.out.errors[&6000105], 1);
+    }
+
+    #[test]
     fn rejected_login_counts_its_code() {
         let mut t = tracker();
         t.apply(&Event {
@@ -400,6 +451,7 @@ mod tests {
         });
         assert_eq!(t.out.counts.logins_failed, 1);
         assert_eq!(t.out.errors[&6000103], 1);
+        assert_eq!((t.settled, t.fully_connected), (1, 0));
         assert_eq!(t.states(), (0, 0, 1));
     }
 }
