@@ -1408,7 +1408,7 @@ impl Account {
                     .rooms
                     .iter()
                     .find(|r| *r.id == *item.to)
-                    .map_or(true, |r| r.machine.is_connected()))
+                    .is_none_or(|r| r.machine.is_connected()))
     }
 
     /// Sends, in order, what may go now; the rest keeps waiting (expired ones fail unsent).

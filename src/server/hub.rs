@@ -418,7 +418,7 @@ impl Hub {
         let last = self
             .users
             .get(&**user_id)
-            .map_or(true, |u| u.sessions.is_empty());
+            .is_none_or(|u| u.sessions.is_empty());
         if last {
             self.end_all_memberships(user_id, LeaveCause::Left);
         }
@@ -732,9 +732,7 @@ impl Hub {
             .take(limit)
             .cloned()
             .collect();
-        let complete = messages
-            .last()
-            .map_or(true, |m| m.seq == Some(room.last_seq));
+        let complete = messages.last().is_none_or(|m| m.seq == Some(room.last_seq));
         Ok((messages, complete))
     }
 

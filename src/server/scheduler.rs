@@ -64,7 +64,7 @@ impl Scheduler {
     pub fn schedule(&self, at: Instant, job: Job) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
-        let earliest = heap.peek().map_or(true, |Reverse(e)| at < e.at);
+        let earliest = heap.peek().is_none_or(|Reverse(e)| at < e.at);
         heap.push(Reverse(Entry { at, seq, job }));
         drop(heap);
         if earliest {
