@@ -24,7 +24,8 @@
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [19000], ARRIVAL [3000], ADMISSION
 # [6000], HOLD_IDLE [60], DROP_MSG_RATE [0.01], FANOUT_ACCOUNTS [1000], FANOUT_SECS [30],
-# STORM_ADMISSION [2000], HOLD_ROOM_SIZE [10], OUT [target/bench], PROFILE [release].
+# STORM_ADMISSION [2000], HOLD_ROOM_SIZE [10], OUT [target/bench], PROFILE [release],
+# KEEP_PORT_RANGE [0: widen net.ipv4.ip_local_port_range for the run when needed and allowed].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,12 +58,36 @@ SECRET=$(head -c 16 /dev/urandom | xxd -p)          # 32 characters
 ADMIN_TOKEN=$(head -c 16 /dev/urandom | xxd -p)
 SERVER_PID=""
 SAMPLER_PID=""
+PORT_RANGE_FILE=/proc/sys/net/ipv4/ip_local_port_range
+PORT_RANGE_SAVED=""
 cleanup() {
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
     wait 2>/dev/null || true
+    if [ -n "$PORT_RANGE_SAVED" ]; then
+        echo "$PORT_RANGE_SAVED" >"$PORT_RANGE_FILE" && echo "   local port range restored to $PORT_RANGE_SAVED" >&2
+    fi
 }
 trap cleanup EXIT
+
+for tool in curl jq xxd; do
+    command -v "$tool" >/dev/null || { echo "bench.sh needs $tool (apt-get install $tool)" >&2; exit 2; }
+done
+
+# Linux hands connect() the even half of the local port range first; past it every new
+# connection searches the range and logins stall for seconds (measured: at 14,116 of the
+# default 32768-60999). All connections go to one server address, so each needs its own port.
+# Widen the range for this run when the even half cannot hold ACCOUNTS and we may (root);
+# KEEP_PORT_RANGE=1 leaves it alone. The range is restored on exit.
+read -r PORT_LO PORT_HI <"$PORT_RANGE_FILE"
+if [ "${KEEP_PORT_RANGE:-0}" != 1 ] && [ $(((PORT_HI - PORT_LO + 1) / 2)) -lt $((ACCOUNTS + 1000)) ]; then
+    if [ -w "$PORT_RANGE_FILE" ] && echo "1024 65535" >"$PORT_RANGE_FILE" 2>/dev/null; then
+        PORT_RANGE_SAVED="$PORT_LO $PORT_HI"
+        echo "== local port range widened from $PORT_LO-$PORT_HI to 1024-65535 for this run" >&2
+    else
+        echo "== local port range $PORT_LO-$PORT_HI: its even half holds fewer than $ACCOUNTS connections; expect a login stall (widen net.ipv4.ip_local_port_range)" >&2
+    fi
+fi
 
 echo "== starting the reference server" >&2
 ZIMFLEET__SERVER__LISTEN=127.0.0.1:0 \
