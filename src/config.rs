@@ -83,6 +83,17 @@ pub fn load<T: DeserializeOwned>(layers: Layers<'_>) -> Result<T, ConfigError> {
         .map_err(invalid)
 }
 
+/// An environment map for [`Layers::env`] in tests: `&[("ZIMFLEET__A__B", "v")]`.
+#[cfg(test)]
+pub(crate) fn test_env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,11 @@ pub struct FleetMetrics {
     pub room_recovery_gave_up: Counter,
     /// Time from a room's (Connecting, NetworkInterrupted) back to (Connected, Success).
     pub room_recovery_time: LatencyHistogram,
-    /// Token renewals by outcome.
+    /// Token renewals by outcome: `renewals_ok` counts renew_token calls the server accepted
+    /// (counted by the account); `renewals_failed` counts failed attempts, both a provider
+    /// call that failed (counted by the TokenService, which retries) and a renew_token the
+    /// server refused (counted by the account); `renewals_gave_up` counts accounts whose
+    /// renewal ran out of time.
     pub renewals_ok: Counter,
     pub renewals_failed: Counter,
     pub renewals_gave_up: Counter,

@@ -377,14 +377,7 @@ pub mod human_duration {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn shipped_defaults_load_and_validate() {

@@ -303,14 +303,7 @@ impl RunSettings {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn defaults_load_and_match_the_documented_values() {

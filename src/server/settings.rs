@@ -229,14 +229,7 @@ impl ServerSettings {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Option<std::collections::HashMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn defaults_are_the_documented_ones() {
