@@ -2256,3 +2256,23 @@ fn now_secs() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[actix_rt::test]
+async fn a_dropped_socket_ends_for_its_client_at_once() {
+    // actix-http used to linger a second on the socket before closing it, so a drop fault
+    // reached the client a second late; it must look like an immediate loss.
+    let server = server().await;
+    let mut a = online(&server, "pia").await;
+    let mut b = online(&server, "rob").await;
+    heartbeat_ok(&mut b).await;
+    let dropped_at = std::time::Instant::now();
+    assert_eq!(server.admin().drop(zimfleet::server::FaultTarget::All), 2);
+    assert!(matches!(a.closed().await, Got::End));
+    assert!(matches!(b.closed().await, Got::End));
+    let took = dropped_at.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "the clients saw the drop after {took:?}"
+    );
+    server.stop().await;
+}

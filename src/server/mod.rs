@@ -97,6 +97,10 @@ pub async fn start(settings: ServerSettings) -> std::io::Result<ServerHandle> {
     // A fleet reconnecting after an outage arrives as thousands of connects at once; the
     // default backlog (2048) would drop SYNs and add seconds of retry to some of them.
     .backlog(4096)
+    // No lingering: once a session ends, actix-http would otherwise keep reading the peer's
+    // unread input for up to this timeout (1 s by default) before it shuts the socket down, so
+    // a dropped session would look alive to its client for that second. 0 = close at once.
+    .client_disconnect_timeout(Duration::ZERO)
     .disable_signals()
     .shutdown_timeout(1)
     .bind(listen)?;
