@@ -22,6 +22,34 @@ pub enum ConfigError {
     Invalid { source_name: String, detail: String },
 }
 
+/// Hides the quoted values of a line that names a secret (token, secret, bearer, password),
+/// so an error message that quotes a settings line cannot leak one. An unterminated quote
+/// hides the rest of the line. Other lines come back unchanged.
+pub fn redact_secret_values(line: &str) -> std::borrow::Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    if !["token", "secret", "bearer", "password"]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' || c == '\'' {
+            out.push_str("***");
+            for inner in chars.by_ref() {
+                if inner == c {
+                    out.push(c);
+                    break;
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// One set of layers to load.
 pub struct Layers<'a> {
     /// Name shown in errors for the built-in defaults, e.g. `config/server.toml`.
@@ -74,7 +102,13 @@ pub fn load<T: DeserializeOwned>(layers: Layers<'_>) -> Result<T, ConfigError> {
     let source_name = names.join(" < ");
     let invalid = |e: config::ConfigError| ConfigError::Invalid {
         source_name: source_name.clone(),
-        detail: e.to_string(),
+        // A parse error quotes the offending line, which may hold a secret.
+        detail: e
+            .to_string()
+            .lines()
+            .map(redact_secret_values)
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     builder
         .build()
@@ -145,6 +179,59 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("port"), "{text}");
         assert!(text.contains("ZIMFLEET__A__PORT"), "{text}");
+    }
+
+    #[test]
+    fn quoted_secrets_are_hidden_in_error_lines() {
+        assert_eq!(
+            redact_secret_values(r#"3 | server_secret = "abcdef"#),
+            r#"3 | server_secret = "***"#
+        );
+        assert_eq!(
+            redact_secret_values(r#"token = { source = "static", token = "04xyz" }"#),
+            r#"token = { source = "***", token = "***" }"#
+        );
+        assert_eq!(
+            redact_secret_values("admin_token = 'x"),
+            "admin_token = '***"
+        );
+        assert_eq!(
+            redact_secret_values(r#"behaviour = "parrot""#),
+            r#"behaviour = "parrot""#
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_secret_line_does_not_print_the_secret() {
+        let dir = std::env::temp_dir().join(format!("zimfleet-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("broken.toml");
+        std::fs::write(&path, "[a]\nname = \"hiddenvalue42\nport = 2\n").unwrap();
+        let err = load::<S>(Layers {
+            defaults_name: "defaults.toml",
+            defaults: "[a]\nport = 1\nname = \"x\"\n",
+            file: Some(&path),
+            sections: &["a"],
+            env: Some(HashMap::new()),
+        })
+        .unwrap_err()
+        .to_string();
+        // `name` is no secret: its value is shown (proves the line is quoted at all) ...
+        assert!(err.contains("hiddenvalue42"), "{err}");
+        std::fs::write(&path, "[a]\nname = \"x\"\nsecret_key = \"hiddenvalue42\n").unwrap();
+        let err = load::<S>(Layers {
+            defaults_name: "defaults.toml",
+            defaults: "[a]\nport = 1\nname = \"x\"\n",
+            file: Some(&path),
+            sections: &["a"],
+            env: Some(HashMap::new()),
+        })
+        .unwrap_err()
+        .to_string();
+        // ... and a secret's is not.
+        assert!(!err.contains("hiddenvalue42"), "{err}");
+        assert!(err.contains("secret_key"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1307,6 +1307,49 @@ async fn history_keeps_the_last_n() {
 }
 
 #[actix_rt::test]
+async fn a_history_page_of_big_messages_fits_one_frame() {
+    // Three bodies of 40,000 bytes do not fit one 64 KiB frame: the page stops early and
+    // says it is not complete, and the next page carries the rest.
+    let server = server().await;
+    let mut a = online(&server, "big").await;
+    assert_eq!(
+        code(&a.request("room_create", json!({"room_id": "hb"})).await),
+        0
+    );
+    let body = "b".repeat(40_000);
+    for i in 1..=3 {
+        let reply = a
+            .request(
+                "message_send",
+                send_fields(1, "hb", &format!("big{i}"), &body),
+            )
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+    }
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let reply = a
+            .request("room_history", json!({"room_id": "hb", "after_seq": after}))
+            .await;
+        assert_eq!(code(&reply), 0, "{reply}");
+        assert!(
+            reply.to_string().len() <= 65_536,
+            "a page larger than a frame"
+        );
+        let messages = reply["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "one 40 KB message per page");
+        after = messages[0]["seq"].as_u64().unwrap();
+        pages += 1;
+        if reply["complete"] == json!(true) {
+            break;
+        }
+    }
+    assert_eq!((pages, after), (3, 3));
+    server.stop().await;
+}
+
+#[actix_rt::test]
 async fn peer_messages_online_offline_and_unknown() {
     let server = server().await;
     let mut a = online(&server, "kim").await;

@@ -405,8 +405,11 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {
-            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let before = text.get(..span.start.min(text.len())).unwrap_or(text);
+            let line_no = before.matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+            // the line shows the key; a static token's value must not show
+            let line = crate::config::redact_secret_values(line);
             format!("line {line_no} (`{line}`): {message}")
         }
         None => message,

@@ -54,6 +54,21 @@ pub(crate) fn message_push(message: &ChatMessage, offline: bool) -> ByteString {
     ByteString::from(serde_json::to_string(&push).expect("pushes always serialise"))
 }
 
+/// An upper bound of a message's size in a JSON frame: the body may grow when escaped (a
+/// control character becomes six bytes), the ids are at most 32 bytes, the rest is fixed.
+fn encoded_size_bound(m: &ChatMessage) -> usize {
+    let escaped_body = m
+        .body
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>();
+    escaped_body + m.client_msg_id.len() + m.conv_id.len() + m.from.len() + 256
+}
+
 /// Serialises a push once; the bytes are shared by every receiver.
 pub(crate) fn push_bytes(push: &Push) -> ByteString {
     ByteString::from(serde_json::to_string(push).expect("pushes always serialise"))
@@ -725,11 +740,23 @@ impl Hub {
         // history holds a dense run of seqs ending at last_seq.
         let first_kept = room.last_seq + 1 - room.history.len() as u64;
         let skip = after_seq.saturating_add(1).saturating_sub(first_kept) as usize;
+        // A page must fit in one frame: stop before the encoded page could pass the frame
+        // limit (at least one message per page; the client pages on `complete: false`).
+        let budget = self
+            .settings
+            .limits
+            .max_frame_bytes
+            .saturating_sub(4 * 1024);
+        let mut used = 0usize;
         let messages: Vec<_> = room
             .history
             .iter()
             .skip(skip)
             .take(limit)
+            .take_while(|m| {
+                used += encoded_size_bound(m);
+                used <= budget || used == encoded_size_bound(m)
+            })
             .cloned()
             .collect();
         let complete = messages.last().is_none_or(|m| m.seq == Some(room.last_seq));

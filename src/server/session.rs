@@ -265,13 +265,17 @@ impl Connection {
     }
 
     /// Writes one frame. While the socket is stuck (a reader that stalls), a close command
-    /// (overflow, kickout, drop) still ends the wait.
+    /// (overflow, kickout, drop) still ends the wait, and so does the offline timeout: a
+    /// client that sends but never reads must not hold its session (and the timers that are
+    /// not polled meanwhile) for ever.
     async fn write(&mut self, frame: ByteString) -> Option<Ending> {
         let link = Arc::clone(&self.link);
+        let stuck_for = self.hub.settings.timing.offline_timeout();
         tokio::select! {
             biased;
             sent = self.ws.text(frame) => sent.err().map(|_| Ending::Drop),
             cmd = link.close_requested() => Some(ending_for(cmd)),
+            _ = tokio::time::sleep(stuck_for) => Some(Ending::Drop),
         }
     }
 
@@ -343,10 +347,11 @@ impl Connection {
                 Some(Ending::Close(1003, "binary frames are not supported"))
             }
             AggregatedMessage::Ping(payload) => {
-                if self.ws.pong(&payload).await.is_err() {
-                    return Some(Ending::Drop);
+                let stuck_for = self.hub.settings.timing.offline_timeout();
+                match tokio::time::timeout(stuck_for, self.ws.pong(&payload)).await {
+                    Ok(Ok(())) => None,
+                    _ => Some(Ending::Drop),
                 }
-                None
             }
             AggregatedMessage::Pong(_) => None,
             AggregatedMessage::Close(reason) => Some(Ending::PeerClosed(reason)),
