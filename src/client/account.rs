@@ -307,7 +307,9 @@ impl Account {
     }
 
     fn server_now_ms(&self) -> u64 {
-        (now_ms() as i64 + self.clock_offset_ms).max(0) as u64
+        (now_ms() as i64)
+            .saturating_add(self.clock_offset_ms)
+            .max(0) as u64
     }
 
     fn device_id(&self) -> String {
@@ -896,7 +898,10 @@ impl Account {
         if reply.room_heartbeat_interval_ms > 0 {
             self.room_heartbeat_every = Duration::from_millis(reply.room_heartbeat_interval_ms);
         }
-        self.clock_offset_ms = reply.server_time_ms as i64 - now_ms() as i64;
+        // server_time_ms comes from the peer: no arithmetic on it may overflow
+        self.clock_offset_ms = i64::try_from(reply.server_time_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now_ms() as i64);
         self.backoff.reset();
         if self.conn.state() == ConnectionState::Connecting {
             self.shared.metrics.login_latency.record(sent_at.elapsed());
@@ -1482,12 +1487,12 @@ impl Account {
         let timings = &self.shared.config.timings;
         let now = now_ms() as i64;
         let expire_ms = expire_at.saturating_mul(1000);
-        let until = |t: i64| Duration::from_millis((t - now).max(0) as u64);
-        let warn_in = until(expire_ms - timings.renew_ahead.as_millis() as i64);
-        let end_in = until(expire_ms - timings.expire_margin.as_millis() as i64);
+        let until = |t: i64| Duration::from_millis(t.saturating_sub(now).max(0) as u64);
+        let warn_in = until(expire_ms.saturating_sub(timings.renew_ahead.as_millis() as i64));
+        let end_in = until(expire_ms.saturating_sub(timings.expire_margin.as_millis() as i64));
         let warn = ctx.run_later(warn_in, move |act, ctx| {
             if act.token_expire_at == expire_at {
-                let left = (expire_at * 1000 - now_ms() as i64).max(0) as u64 / 1000;
+                let left = expire_ms.saturating_sub(now_ms() as i64).max(0) as u64 / 1000;
                 act.token_will_expire(left, ctx);
             }
         });
@@ -1530,8 +1535,9 @@ impl Account {
         let expire_at = self.token_expire_at;
         let delay = jittered(Duration::from_secs(1), 0.2, &mut rand::thread_rng());
         ctx.run_later(delay, move |act, ctx| {
-            let deadline =
-                expire_at * 1000 - act.shared.config.timings.expire_margin.as_millis() as i64;
+            let deadline = expire_at
+                .saturating_mul(1000)
+                .saturating_sub(act.shared.config.timings.expire_margin.as_millis() as i64);
             if act.token_expire_at == expire_at && (now_ms() as i64) < deadline {
                 act.request_renewal(ctx);
             }
@@ -1793,7 +1799,8 @@ impl Handler<LeaveRoomCmd> for Account {
             room: id,
             reply: Some(cmd.reply),
         };
-        let timeout = self.shared.config.timings.room_request_timeout;
+        // ZIM gives 8 s to create/join/enter only; leave is an ordinary request
+        let timeout = self.shared.config.timings.request_timeout;
         if let Err(kind) = self.request(request, kind, timeout, ctx) {
             self.fail_unsent(kind, ErrorCode::NETWORK_ERROR, ctx);
         }

@@ -251,7 +251,7 @@ impl Header {
                 "version": token04::PREFIX,
                 "layout": self.layout,
                 "expire_at": self.expire,
-                "expires_in_secs": self.expire - now_unix(),
+                "expires_in_secs": self.expire.saturating_sub(now_unix()),
                 "ciphertext_bytes": self.ciphertext_len,
                 "client_check": check,
             })
@@ -293,12 +293,15 @@ fn describe_code(code: ErrorCode) -> String {
 
 /// `1764100000 (2025-11-25T19:46:40Z, in 59m 58s)`.
 fn describe_time(unix: i64) -> String {
+    // humantime formats years up to 9999 only (its Display errors past that, and
+    // `to_string` would panic): 253402300800 is 10000-01-01T00:00:00Z.
     let when = u64::try_from(unix)
         .ok()
+        .filter(|&s| s < 253_402_300_800)
         .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_else(|| "out of range".to_owned());
-    let delta = unix - now_unix();
+    let delta = unix.saturating_sub(now_unix());
     let relative = match delta {
         0 => "now".to_owned(),
         d if d > 0 => format!(
@@ -323,6 +326,15 @@ fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_and_negative_expiries_describe_without_panicking() {
+        for unix in [i64::MAX, 253_402_300_800, i64::MIN, -1] {
+            let text = describe_time(unix);
+            assert!(text.contains("out of range"), "{text}");
+        }
+        assert!(describe_time(1_619_773_376).contains("2021-04-30T09:02:56Z"));
+    }
 
     const CBC_VECTOR: &str = "04AAAAAGCLx8AAEGV4bjYybGJva29hOG44anAAcGWCw6utyxH2DEPArGHIW+uFtLMjAbYbXXoL81Y07fsYjfbtTn9mBL4AAO0fjm8DMbN290akErOffxI3bS2rROlLxu31U1EYWuwrtjfcvsHhsPJYAjXPg79+haYqVAor99iA1Z3AWRsqttkYgf/h6+k=";
     const GCM_VECTOR: &str = "04AAAAAGCLx8AADDAxMjM0NTY3ODlhYgBzCyp4BFmXo9vH6W67++pmKSYP/GBrslcVz6p0LJgT/ryXLGlZoAbYSE1TjBsrJ/wnDmG/PTJ4VpLpoHBpx7lf/meMypjYwBLEUfjBkFrD6DO8+X++4ld1ePOxlAUibUcZLDgaUhOZqHRiRn7UQVZga72MeQE=";
