@@ -207,27 +207,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("broken.toml");
         std::fs::write(&path, "[a]\nname = \"hiddenvalue42\nport = 2\n").unwrap();
-        let err = load::<S>(Layers {
-            defaults_name: "defaults.toml",
-            defaults: "[a]\nport = 1\nname = \"x\"\n",
-            file: Some(&path),
-            sections: &["a"],
-            env: Some(HashMap::new()),
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load::<S>(layers(&[], Some(&path))).unwrap_err().to_string();
         // `name` is no secret: its value is shown (proves the line is quoted at all) ...
         assert!(err.contains("hiddenvalue42"), "{err}");
         std::fs::write(&path, "[a]\nname = \"x\"\nsecret_key = \"hiddenvalue42\n").unwrap();
-        let err = load::<S>(Layers {
-            defaults_name: "defaults.toml",
-            defaults: "[a]\nport = 1\nname = \"x\"\n",
-            file: Some(&path),
-            sections: &["a"],
-            env: Some(HashMap::new()),
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load::<S>(layers(&[], Some(&path))).unwrap_err().to_string();
         // ... and a secret's is not.
         assert!(!err.contains("hiddenvalue42"), "{err}");
         assert!(err.contains("secret_key"), "{err}");
