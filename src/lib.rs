@@ -21,12 +21,15 @@
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
 //! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
 //!   progress, reports with exact merge, shards.
+//! - `web/`: assets shared by every page zimfleet serves: uPlot and the chart helpers.
+//! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
 //! - `telemetry.rs`: tracing set-up, human or JSON lines.
 
 pub mod admin;
 pub mod bot;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod loadtest;
 pub mod protocol;
@@ -35,3 +38,4 @@ pub mod server;
 pub mod session;
 pub mod telemetry;
 pub mod token;
+pub mod web;
