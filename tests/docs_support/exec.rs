@@ -389,9 +389,11 @@ fn run_shown(
     if !shown.output.is_empty() && !shows(&shown.output, &printed.text, d.any_order, false) {
         return Err(differs("printed something else than shown"));
     }
+    // A command shown without output claims to succeed; `exit=N` is the code of those
+    // shown with their output.
     let want = match (d.exit, shown.output.is_empty()) {
-        (Some(code), _) if checked => Some(code),
-        (None, true) => Some(0),
+        (_, true) => Some(0),
+        (Some(code), false) if checked => Some(code),
         _ => None,
     };
     match want {
