@@ -183,6 +183,14 @@ fn the_server_directive_gives_curl_a_server() {
 }
 
 #[test]
+fn the_runner_directive_gives_curl_the_admin_face() {
+    let text = "<!-- docs-test: runner -->\n```console\n$ curl -s http://127.0.0.1:7480/health\n{\"accounts\":7,...,\"status\":\"ok\",...}\n```\n";
+    run_block(&block(text)).unwrap();
+    let wrong = text.replace("\"accounts\":7", "\"accounts\":8");
+    assert!(run_block(&block(&wrong)).is_err());
+}
+
+#[test]
 fn unknown_directives_and_misplaced_ones_fail() {
     let parse_err = |t: &str| parse(Path::new("t.md"), t).unwrap_err();
     assert_eq!(
