@@ -183,6 +183,19 @@ fn the_server_directive_gives_curl_a_server() {
 }
 
 #[test]
+fn a_curl_to_the_usual_addresses_implies_its_server() {
+    let curl = "```console\n$ curl -s http://127.0.0.1:9120/admin/stats\n```\n";
+    assert_eq!(exec::needs(&block(curl)), (true, false));
+    let admin = "```console\n$ curl -s http://127.0.0.1:7480/health\n```\n";
+    assert_eq!(exec::needs(&block(admin)), (false, true));
+    // A block that starts its own server does not get another.
+    let own = "```console\n$ zimfleet server &\n$ curl -s http://127.0.0.1:9120/admin/stats\n```\n";
+    assert_eq!(exec::needs(&block(own)), (false, false));
+    let plain = "```console\n$ zimfleet --version\n```\n";
+    assert_eq!(exec::needs(&block(plain)), (false, false));
+}
+
+#[test]
 fn the_runner_directive_gives_curl_the_admin_face() {
     let text = "<!-- docs-test: runner -->\n```console\n$ curl -s http://127.0.0.1:7480/health\n{\"accounts\":7,...,\"status\":\"ok\",...}\n```\n";
     run_block(&block(text)).unwrap();

@@ -291,17 +291,42 @@ pub fn run_command(
     printed
 }
 
+/// Whether a curl command of the block calls `addr` while no command of the block starts
+/// what listens there: then the block needs the `server` or `runner` process.
+fn curl_calls(block: &Block, addr: &str, starter: &str) -> bool {
+    let curl = block
+        .commands
+        .iter()
+        .any(|c| c.command.contains("curl ") && c.command.contains(addr));
+    let starts = block
+        .commands
+        .iter()
+        .any(|c| translate(&c.command).is_ok_and(|t| t.contains(starter)));
+    curl && !starts
+}
+
+/// The `server` and `runner` processes a block needs: given by its directives, or implied by
+/// a curl command to their addresses (docs/testing.md).
+pub fn needs(block: &Block) -> (bool, bool) {
+    let d = &block.directives;
+    (
+        d.server || curl_calls(block, SERVER_ADDR, "zimfleet server"),
+        d.runner || curl_calls(block, RUNNER_ADMIN_ADDR, "zimfleet run"),
+    )
+}
+
 /// Runs one block; `Err` says what differs, with the file and line.
 pub fn run_block(block: &Block) -> Result<(), String> {
     let d = &block.directives;
-    let (_server, server_addr) = match d.server {
+    let (server, runner) = needs(block);
+    let (_server, server_addr) = match server {
         true => {
             let (b, a) = start_server()?;
             (Some(b), Some(a))
         }
         false => (None, None),
     };
-    let (_runner, runner_addr) = match d.runner {
+    let (_runner, runner_addr) = match runner {
         true => {
             let (b, a) = start_runner()?;
             (Some(b), Some(a))
