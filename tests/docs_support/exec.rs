@@ -257,6 +257,8 @@ pub fn run_command(
     let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
     let printed = loop {
         if let Some(status) = child.try_wait().unwrap() {
+            // Nothing it left in the background outlives it (use the directives instead).
+            signal_group(&child, "-KILL");
             break Printed {
                 text: read(),
                 code: status.code(),
