@@ -321,13 +321,18 @@ mod tests {
         (reader, writer, client)
     }
 
-    fn client_frame(message: Message) -> BytesMut {
+    /// Client frames (masked), encoded by one codec so fragments follow each other.
+    fn client_frames(messages: Vec<Message>) -> BytesMut {
+        let mut codec = Codec::new().client_mode();
         let mut out = BytesMut::new();
-        Codec::new()
-            .client_mode()
-            .encode(message, &mut out)
-            .unwrap();
+        for message in messages {
+            codec.encode(message, &mut out).unwrap();
+        }
         out
+    }
+
+    fn client_frame(message: Message) -> BytesMut {
+        client_frames(vec![message])
     }
 
     #[actix_rt::test]
@@ -349,27 +354,22 @@ mod tests {
     #[actix_rt::test]
     async fn fragments_are_reassembled_and_limited_as_a_whole() {
         let (mut reader, _writer, mut client) = pair().await;
-        let parts = [
+        let parts = vec![
             Message::Continuation(Item::FirstText(Bytes::from_static(b"ab"))),
             Message::Continuation(Item::Continue(Bytes::from_static(b"cd"))),
             Message::Continuation(Item::Last(Bytes::from_static(b"ef"))),
         ];
-        for part in parts {
-            client.write_all(&client_frame(part)).await.unwrap();
-        }
+        client.write_all(&client_frames(parts)).await.unwrap();
         match reader.next().await {
             Some(Ok(Incoming::Text(t))) => assert_eq!(&*t, "abcdef"),
             other => panic!("{other:?}"),
         }
         let big = || Bytes::from(vec![b'x'; 40]);
-        client
-            .write_all(&client_frame(Message::Continuation(Item::FirstText(big()))))
-            .await
-            .unwrap();
-        client
-            .write_all(&client_frame(Message::Continuation(Item::Last(big()))))
-            .await
-            .unwrap();
+        let parts = vec![
+            Message::Continuation(Item::FirstText(big())),
+            Message::Continuation(Item::Last(big())),
+        ];
+        client.write_all(&client_frames(parts)).await.unwrap();
         assert_eq!(reader.next().await.unwrap().unwrap_err(), ReadError::TooBig);
         assert!(
             reader.next().await.is_none(),
