@@ -296,7 +296,13 @@
         }));
         if (S.room && ids.indexOf(S.room) >= 0) select.value = S.room;
       }
-      if (!S.room && ids.length) { S.room = ids[0]; select.value = S.room; openRoom(); }
+      if (!S.room && ids.length) {
+        // Open the room with the most of the fleet's accounts in it.
+        var busiest = r.body.rooms.slice().sort(function (x, y) { return y.inside - x.inside; });
+        S.room = busiest[0].room_id;
+        select.value = S.room;
+        openRoom();
+      }
       else if (S.room) loadMembers();
     }).catch(function () {});
   }
