@@ -197,6 +197,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         },
     ));
 
+    // The messages the accounts receive, for the admin face (bounded).
+    let feed = Arc::new(crate::admin::Feed::default());
     let admin = match settings
         .admin_listen()
         .map_err(|detail| ConfigError::Invalid {
@@ -204,13 +206,20 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
             detail,
         })? {
         Some(addr) => {
+            let events_file_lost = events_writer.as_ref().map(|w| {
+                let counters = Arc::clone(&w.counters);
+                Box::new(move || counters.lost.load(std::sync::atomic::Ordering::Relaxed))
+                    as crate::admin::CounterFn
+            });
             let server = AdminServer::start(
                 addr,
                 AdminState {
                     fleet: fleet.clone(),
                     started,
-                    events_file: events_writer.as_ref().map(|w| Arc::clone(&w.counters)),
+                    events_file_lost,
                     stream_lost: Arc::new(AtomicU64::new(0)),
+                    feed: Arc::clone(&feed),
+                    token: settings.admin.token.clone(),
                 },
             )?;
             tracing::info!("admin face listening on http://{}", server.addr);
@@ -220,7 +229,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     };
 
     check_open_files(&bots, matches!(backend, Backend::Embedded(_)));
-    let accounts = add_accounts(&fleet, &bots, &backend)?;
+    let tap = admin.as_ref().map(|_| &feed);
+    let accounts = add_accounts(&fleet, &bots, &backend, tap)?;
     tracing::info!(
         "zimfleet run: {} bot(s), {} account(s); SIGINT or SIGTERM to stop",
         bots.len(),
@@ -320,8 +330,14 @@ impl Backend {
     }
 }
 
-/// Adds every account of every bot; returns how many.
-fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usize, RunError> {
+/// Adds every account of every bot; returns how many. With `feed`, the messages they receive
+/// also go to the admin face.
+fn add_accounts(
+    fleet: &Fleet,
+    bots: &[BotDef],
+    backend: &Backend,
+    feed: Option<&Arc<crate::admin::Feed>>,
+) -> Result<usize, RunError> {
     let seen = Arc::new(chat_log::SeenMessages::default());
     let embedded_tokens: Option<Arc<dyn TokenProvider>> = match backend {
         Backend::Embedded(server) => Some(Arc::new(server.tokens.clone())),
@@ -329,8 +345,12 @@ fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usi
     };
     let mut count = 0;
     for bot in bots {
+        let inner = match feed {
+            Some(feed) => feed.tap(Arc::clone(&bot.bot)),
+            None => Arc::clone(&bot.bot),
+        };
         let handler: Arc<dyn crate::bot::Bot> = Arc::new(chat_log::Logged {
-            inner: Arc::clone(&bot.bot),
+            inner,
             seen: Arc::clone(&seen),
         });
         for account in &bot.accounts {
