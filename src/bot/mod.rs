@@ -52,10 +52,13 @@ pub trait Bot: Send + Sync + 'static {
 pub struct Idle;
 impl Bot for Idle {}
 
-pub mod behaviours;
 pub mod chatter;
 pub mod echo;
 pub mod greeter;
 pub mod keywords;
+pub mod pacer;
+pub mod registry;
 pub mod relay;
 pub mod scheduled;
+pub mod settings;
+pub mod ticker;

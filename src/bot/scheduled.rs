@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{
-    fill, room_selected, CheckSettings, Pacer, RoomTicker, SettingDuration,
-};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, room_selected, CheckSettings, SettingDuration};
+use crate::bot::ticker::RoomTicker;
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ConnectionState, RoomEvent, RoomState};
@@ -144,17 +144,5 @@ mod tests {
         assert_eq!(Scheduled::post(&s, "u", "r", 2).as_deref(), Some("b u@r"));
         assert_eq!(Scheduled::post(&s, "u", "r", 3).as_deref(), Some("a3"));
         assert_eq!(Scheduled::post(&s, "u", "r", 4), None);
-    }
-
-    #[test]
-    fn a_too_short_period_is_refused() {
-        let table: toml::Table = "every = \"10ms\"\nmessages = [\"x\"]".parse().unwrap();
-        let err = crate::bot::behaviours::build("scheduled", &table)
-            .err()
-            .unwrap();
-        assert_eq!(
-            err.to_string(),
-            "settings of behaviour \"scheduled\": every must be at least 100ms (ZIM's send interval per conversation)"
-        );
     }
 }

@@ -97,7 +97,7 @@ pub struct Prepared {
     pub events_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// Turned on when the shutdown starts: the bots stop posting.
-    pub quiet: crate::bot::behaviours::Quiet,
+    pub quiet: crate::bot::pacer::Quiet,
 }
 
 /// Reads and checks settings and bot files.
@@ -108,7 +108,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         .clone()
         .unwrap_or_else(|| settings.run.bots_dir.clone());
     let embedded = settings.backend.url.is_empty();
-    let quiet = crate::bot::behaviours::Quiet::default();
+    let quiet = crate::bot::pacer::Quiet::default();
     let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok(), &quiet)?;
     let events_file = args.events.clone().or_else(|| {
         Some(PathBuf::from(&settings.run.events_file)).filter(|p| !p.as_os_str().is_empty())
