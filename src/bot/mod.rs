@@ -62,3 +62,4 @@ pub mod relay;
 pub mod scheduled;
 pub mod settings;
 pub mod ticker;
+pub mod webhook;

@@ -20,28 +20,57 @@ pub const NAMES: &[&str] = &[
     "scheduled",
     "relay",
     "chatter",
+    "webhook",
 ];
 
 /// Why a behaviour could not be built.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BehaviourError {
+    /// No behaviour has this name.
     #[error("unknown behaviour {name:?} (known: {})", NAMES.join(", "))]
-    Unknown { name: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+    },
+    /// The settings table was refused; `detail` names the key.
     #[error("settings of behaviour {behaviour:?}: {detail}")]
-    Settings { behaviour: String, detail: String },
+    Settings {
+        /// The behaviour.
+        behaviour: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
-/// Builds the behaviour `name` from its settings table.
+/// What building a behaviour may read besides its settings.
+pub struct BuildContext<'a> {
+    /// Turned on when the run shuts down: the behaviour stops posting.
+    pub quiet: &'a Quiet,
+    /// Environment variables (secrets such as a webhook's bearer token).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Builds the behaviour `name` from its settings table (process environment, never quiet).
 pub fn build(name: &str, settings: &toml::Table) -> Result<Arc<dyn Bot>, BehaviourError> {
-    build_with(name, settings, &Quiet::default())
+    let env = |var: &str| std::env::var(var).ok();
+    let quiet = Quiet::default();
+    build_with(
+        name,
+        settings,
+        &BuildContext {
+            quiet: &quiet,
+            env: &env,
+        },
+    )
 }
 
-/// Builds the behaviour `name`; it stops posting once `quiet` is turned on.
+/// Builds the behaviour `name`; it stops posting once `ctx.quiet` is turned on.
 pub fn build_with(
     name: &str,
     settings: &toml::Table,
-    quiet: &Quiet,
+    ctx: &BuildContext<'_>,
 ) -> Result<Arc<dyn Bot>, BehaviourError> {
+    let quiet = ctx.quiet;
     let pacer = || Pacer::new(quiet.clone());
     let bot: Arc<dyn Bot> = match name {
         "idle" => {
@@ -62,6 +91,7 @@ pub fn build_with(
         "chatter" => {
             Arc::new(crate::bot::chatter::Chatter::new(parse(name, settings)?).paced(pacer()))
         }
+        "webhook" => Arc::new(webhook(settings, ctx)?),
         other => {
             return Err(BehaviourError::Unknown {
                 name: other.to_string(),
@@ -69,6 +99,31 @@ pub fn build_with(
         }
     };
     Ok(bot)
+}
+
+/// The webhook bot, with its bearer token read from the environment.
+fn webhook(
+    settings: &toml::Table,
+    ctx: &BuildContext<'_>,
+) -> Result<crate::bot::webhook::Webhook, BehaviourError> {
+    let parsed: crate::bot::webhook::WebhookSettings = parse("webhook", settings)?;
+    let bearer = match &parsed.bearer_env {
+        None => None,
+        Some(var) => Some(
+            (ctx.env)(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| crate::protocol::Secret::new(v.trim()))
+                .ok_or_else(|| BehaviourError::Settings {
+                    behaviour: "webhook".into(),
+                    detail: format!("bearer_env: environment variable {var} is not set"),
+                })?,
+        ),
+    };
+    Ok(crate::bot::webhook::Webhook::new(
+        parsed,
+        bearer,
+        ctx.quiet.clone(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -129,6 +184,7 @@ mod tests {
             ("scheduled", "every = \"10s\"\nmessages = [\"tick\"]"),
             ("relay", "from = \"a\"\nto = \"b\""),
             ("chatter", "rate_per_sec = 2.0"),
+            ("webhook", "url = \"http://127.0.0.1:9/zim\""),
         ];
         assert_eq!(examples.len(), NAMES.len());
         for (name, settings) in examples {
@@ -141,7 +197,7 @@ mod tests {
         let err = build("parrot", &toml::Table::new()).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "unknown behaviour \"parrot\" (known: idle, echo, greeter, keywords, scheduled, relay, chatter)"
+            "unknown behaviour \"parrot\" (known: idle, echo, greeter, keywords, scheduled, relay, chatter, webhook)"
         );
     }
 

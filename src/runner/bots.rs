@@ -238,7 +238,8 @@ pub fn parse_file(
     if !raw.enabled {
         return Ok(None);
     }
-    let bot = registry::build_with(&raw.behaviour, &raw.settings, quiet).map_err(|e| match e {
+    let ctx = registry::BuildContext { quiet, env };
+    let bot = registry::build_with(&raw.behaviour, &raw.settings, &ctx).map_err(|e| match e {
         registry::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
         // "settings of behaviour ...: `key = value`: ..." names the table and the key.
         registry::BehaviourError::Settings { .. } => e.to_string(),
