@@ -279,7 +279,10 @@ async fn events_are_posted_in_order_with_one_schema_and_the_actions_run_in_order
             )
         })
         .collect();
-    assert_eq!(rooms.first(), Some(&(json!(1), json!(6), json!("ActiveEnter"))));
+    assert_eq!(
+        rooms.first(),
+        Some(&(json!(1), json!(6), json!("ActiveEnter")))
+    );
     assert_eq!(rooms.last(), Some(&(json!(0), json!(0), json!("Success"))));
     let last = &mine.last().unwrap().body;
     assert_eq!(
@@ -510,4 +513,131 @@ async fn a_slow_endpoint_drops_the_oldest_and_stalls_neither_the_account_nor_oth
     // Every message of the others (the talker's and the echoes) was posted or dropped; its
     // own "still here" is not posted.
     assert_eq!(posted.len() as u64 + dropped, 2 * sent as u64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/bots/echo.py with `zimfleet run` on the embedded backend.
+
+use std::process::{Child, Command, Stdio};
+
+/// Kills a child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts examples/bots/echo.py on a free port; its URL.
+fn start_echo_py(bearer_env: &str) -> Option<(KillOnDrop, String)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bots/echo.py");
+    let child = Command::new("python3")
+        .args([script, "--port", "0", "--bearer-env", bearer_env])
+        .env(bearer_env, "py-bearer-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => KillOnDrop(child),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("python3: {e}"),
+        Err(e) => {
+            eprintln!("skipped: python3 cannot start ({e})");
+            return None;
+        }
+    };
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("echo.py listening on ")
+        .unwrap_or_else(|| panic!("echo.py said {line:?}"))
+        .to_string();
+    Some((child, url))
+}
+
+#[test]
+fn the_python_echo_bot_answers_in_the_room_through_the_webhook() {
+    let Some((_python, url)) = start_echo_py("ECHO_PY_BEARER") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("zimfleet-webhook-py-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bots = dir.join("bots");
+    std::fs::create_dir_all(&bots).unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/bots/echo.toml"
+    ))
+    .unwrap();
+    let hook = example.replace(
+        "url = \"http://127.0.0.1:8787/\"",
+        &format!("url = {url:?}\nbearer_env = \"ECHO_PY_BEARER\""),
+    );
+    assert_ne!(hook, example, "examples/bots/echo.toml names the endpoint");
+    std::fs::write(bots.join("echo.toml"), hook).unwrap();
+    let visitor = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/bots/visitor.toml"
+    ))
+    .unwrap();
+    std::fs::write(
+        bots.join("visitor.toml"),
+        visitor.replace("first_after = \"1s\"", "first_after = \"200ms\""),
+    )
+    .unwrap();
+    let log = dir.join("run.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_zimfleet"))
+        .arg("run")
+        .arg("--bots")
+        .arg(&bots)
+        .current_dir(&dir)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("ECHO_PY_BEARER", "py-bearer-token")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut run = KillOnDrop(child);
+    let end = Instant::now() + Duration::from_secs(30);
+    let wanted = "[lobby] py-echo: echo: hello from the visitor";
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(wanted) {
+            break;
+        }
+        if let Ok(Some(status)) = run.0.try_wait() {
+            panic!("zimfleet run exited ({status}); log:\n{text}");
+        }
+        assert!(
+            Instant::now() < end,
+            "no echo from echo.py within 30 s; log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &run.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "zimfleet run did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "log:\n{text}");
+    assert!(!text.contains("webhook: event dropped"), "log:\n{text}");
+    assert!(
+        !text.contains("py-bearer-token"),
+        "the bearer token never reaches a log line"
+    );
 }
