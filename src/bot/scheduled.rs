@@ -125,6 +125,19 @@ impl Bot for Scheduled {
             self.ticker.account_ended(account);
         }
     }
+
+    fn on_attached(&self, account: &AccountHandle, status: &crate::client::AccountStatus) {
+        for room in &status.rooms {
+            if room.state == RoomState::Connected {
+                let ext = serde_json::Value::Null;
+                self.on_room_state(account, &room.room_id, room.state, room.last_event, &ext);
+            }
+        }
+    }
+
+    fn on_detached(&self, account: &AccountHandle) {
+        self.ticker.account_ended(account);
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use crate::bot::{pacer, registry, Bot};
 use crate::client::{OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RoomEntry, RoomSpec};
+use crate::loadtest::shard::Shard;
 use crate::protocol::{is_valid_id, Secret};
 
 /// Why the bots could not be loaded. Each message names the file (and the key).
@@ -314,6 +315,21 @@ pub fn parse_file(
         accounts,
         rooms,
     }))
+}
+
+/// The accounts of `shard` only; a bot left with no account is left out.
+pub fn select_shard(bots: Vec<BotDef>, shard: Shard) -> Vec<BotDef> {
+    if shard.count <= 1 {
+        return bots;
+    }
+    let mut kept = Vec::new();
+    for mut bot in bots {
+        bot.accounts.retain(|a| shard.owns(&a.user_id));
+        if !bot.accounts.is_empty() {
+            kept.push(bot);
+        }
+    }
+    kept
 }
 
 /// Reads the secrets a token source points at.
