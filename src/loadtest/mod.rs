@@ -21,6 +21,7 @@ pub mod preflight;
 pub mod receiver;
 pub mod report;
 pub mod shard;
+pub mod stages;
 pub mod track;
 
 pub use plan::Plan;
