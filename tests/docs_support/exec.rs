@@ -145,12 +145,16 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A background process of a block; stopped when dropped.
-struct Background(Child);
+/// A background process of a block, and the directory made for it; stopped (and the
+/// directory removed) when dropped.
+struct Background(Child, Option<PathBuf>);
 
 impl Drop for Background {
     fn drop(&mut self) {
         stop(&mut self.0);
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -177,7 +181,7 @@ fn start_until(
     } else {
         Box::new(child.stderr.take().unwrap())
     };
-    let background = Background(child);
+    let background = Background(child, None);
     let (tx, rx) = mpsc::channel();
     let pattern = ready.to_string();
     let ready = ready.clone();
@@ -216,7 +220,10 @@ fn start_runner() -> Result<(Background, String), String> {
         .current_dir(&dir)
         .env("ZIMFLEET__ADMIN__LISTEN", "127.0.0.1:0");
     let ready = Regex::new(r"admin face listening on http://(\S+)").unwrap();
-    start_until(cmd, false, &ready).map_err(|e| format!("runner directive: {e}"))
+    let (mut background, addr) =
+        start_until(cmd, false, &ready).map_err(|e| format!("runner directive: {e}"))?;
+    background.1 = Some(dir);
+    Ok((background, addr))
 }
 
 /// What a command printed and how it ended.
