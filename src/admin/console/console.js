@@ -303,7 +303,7 @@
         select.value = S.room;
         openRoom();
       }
-      else if (S.room) loadMembers();
+      else if (S.room) openRoom();
     }).catch(function () {});
   }
 
