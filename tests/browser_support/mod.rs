@@ -114,9 +114,8 @@ impl Browser {
     /// truthy, every 100 ms; panics with `what` after `deadline`.
     pub async fn wait_js(&self, what: &str, deadline: Duration, script: &str) -> serde_json::Value {
         let end = Instant::now() + deadline;
-        let mut last = serde_json::Value::Null;
         loop {
-            match self.client.execute(script, Vec::new()).await {
+            let last = match self.client.execute(script, Vec::new()).await {
                 Ok(value) => {
                     let truthy = match &value {
                         serde_json::Value::Null => false,
@@ -128,10 +127,10 @@ impl Browser {
                     if truthy {
                         return value;
                     }
-                    last = value;
+                    value
                 }
-                Err(e) => last = serde_json::Value::String(e.to_string()),
-            }
+                Err(e) => serde_json::Value::String(e.to_string()),
+            };
             if Instant::now() > end {
                 let _ = self
                     .screenshot(&format!("failed-{}", what.replace(' ', "-")))
