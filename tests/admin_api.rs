@@ -217,7 +217,7 @@ fn a_dropped_link_recovers_and_a_logged_out_account_refuses_to_send() {
     run.wait_in_room(&["alice"], "r");
     let page = run.get("/api/accounts?state=0").json();
     assert_eq!(page["matched"], 1, "{page}");
-    assert_eq!(page["accounts"][0]["ended"], "logged out", "{page}");
+    assert_eq!(page["accounts"][0]["ended"], "logout", "{page}");
     assert_eq!(run.stop(), Some(0));
 }
 

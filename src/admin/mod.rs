@@ -5,6 +5,7 @@
 //!
 //! - `GET /`: the console (one page, every asset embedded; see [`console`]).
 //! - `GET /health`: `{"status":"ok","accounts":N,"connected":N,"uptime_secs":S}`.
+//! - `GET /ready`: 200 once every account is Connected and in its rooms, else 503.
 //! - `GET /accounts`: every account's state, its rooms with their states, since when, and
 //!   why it ended; ZIM integers with their names beside them.
 //! - `GET /metrics`: Prometheus text (see [`prometheus`]).

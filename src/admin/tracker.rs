@@ -9,6 +9,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::series::Totals;
 use super::Shared;
+use crate::client::EventKind;
+use crate::protocol::ConnectionState;
 
 /// How often the charts take a sample.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -28,7 +30,16 @@ async fn follow(shared: Arc<Shared>) {
             _ = stopping.changed() => return,
         };
         match got {
-            Ok(event) => lock(&shared.board).apply(&event),
+            Ok(event) => {
+                lock(&shared.board).apply(&event);
+                if let EventKind::Connection {
+                    state: ConnectionState::Disconnected,
+                    ..
+                } = event.kind
+                {
+                    actix_rt::spawn(ended_reason(Arc::clone(&shared), event.account.clone()));
+                }
+            }
             Err(RecvError::Lagged(n)) => {
                 tracing::debug!(lost = n, "admin board: events lost; rebuilding it");
                 if let Some(statuses) = super::status(&shared.state).await {
@@ -42,6 +53,16 @@ async fn follow(shared: Arc<Shared>) {
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+/// Asks an account that ended why, in the client's words, for the board.
+async fn ended_reason(shared: Arc<Shared>, user_id: String) {
+    let Some(handle) = shared.state.fleet.account(&user_id) else {
+        return;
+    };
+    if let Ok(status) = handle.state().await {
+        lock(&shared.board).set_ended(&user_id, status.ended);
     }
 }
 
