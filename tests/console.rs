@@ -82,6 +82,26 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
         .await;
     browser.screenshot("console-connected").await;
 
+    // The page's own socket reconnects by itself when it closes, and says so.
+    browser
+        .js("zfConsole.state.socket.close(); return true;")
+        .await;
+    browser
+        .wait_js(
+            "the page's socket reconnecting",
+            Duration::from_secs(5),
+            "return document.getElementById('live-state').textContent.startsWith('reconnecting in');",
+        )
+        .await;
+    browser
+        .wait_js(
+            "the page's socket live again",
+            Duration::from_secs(10),
+            "return document.getElementById('live-state').textContent === 'live' && \
+             document.getElementById('reconnects').textContent === 'socket reconnects: 1';",
+        )
+        .await;
+
     // Drop concierge's link from the page: Reconnecting, then Connected, with no reload.
     browser.js("window.noReload = true; return true;").await;
     browser
