@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use admin_support::Run;
 use browser_support::Browser;
-use fantoccini::Locator;
 
 /// The shipped bots' accounts.
 const SHIPPED: &[&str] = &[
@@ -43,11 +42,7 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
     let Some(browser) = Browser::start("console", 1400, 1300).await else {
         return;
     };
-    browser
-        .client
-        .goto(&format!("http://{}/", run.admin))
-        .await
-        .unwrap();
+    browser.open(&format!("http://{}/", run.admin)).await;
 
     // Every shipped bot shows Connected, and the counts on top say so.
     browser
@@ -105,15 +100,8 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
     // Drop concierge's link from the page: Reconnecting, then Connected, with no reload.
     browser.js("window.noReload = true; return true;").await;
     browser
-        .client
-        .find(Locator::Css(
-            "#accounts-body tr[data-user=\"concierge\"] button.drop",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .click("#accounts-body tr[data-user=\"concierge\"] button.drop")
+        .await;
     let question = browser
         .wait_js(
             "the confirm dialog",
@@ -126,14 +114,7 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
         question,
         "Drop the link of concierge? It goes Reconnecting and recovers by itself."
     );
-    browser
-        .client
-        .find(Locator::Id("confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#confirm-yes").await;
     let reconnecting = format!(
         "return ({})() === 'Reconnecting(3)';",
         js_fn(&state_cell("concierge"))
@@ -170,14 +151,7 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
     assert!(pairs[lost..].contains(&(2, 0)), "{pairs:?}");
 
     // The room view: lobby's members as the fleet sees them; post as host.
-    browser
-        .client
-        .find(Locator::Css("#room-select option[value=\"lobby\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#room-select option[value=\"lobby\"]").await;
     browser
         .wait_js(
             "lobby's members",
@@ -187,31 +161,10 @@ async fn the_console_shows_the_fleet_live_recovers_a_dropped_link_and_posts_to_a
              items.indexOf('concierge (Concierge)') >= 0;",
         )
         .await;
-    browser
-        .client
-        .find(Locator::Css("#post-as option[value=\"host\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#post-as option[value=\"host\"]").await;
     let text = "hello from the console";
-    browser
-        .client
-        .find(Locator::Id("post-text"))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-    browser
-        .client
-        .find(Locator::Id("post-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#post-text", text).await;
+    browser.click("#post-send").await;
     let result = browser
         .wait_js(
             "the post's answer",
@@ -281,11 +234,7 @@ async fn with_a_token_the_console_asks_for_it_and_the_api_answers_401_without_it
     let Some(browser) = Browser::start("console-token", 1400, 1000).await else {
         return;
     };
-    browser
-        .client
-        .goto(&format!("http://{}/", run.admin))
-        .await
-        .unwrap();
+    browser.open(&format!("http://{}/", run.admin)).await;
     browser
         .wait_js(
             "the login form",
@@ -296,20 +245,8 @@ async fn with_a_token_the_console_asks_for_it_and_the_api_answers_401_without_it
         .await;
     browser.screenshot("console-login").await;
     // A wrong token is refused in the page.
-    let form = browser
-        .client
-        .find(Locator::Id("token-input"))
-        .await
-        .unwrap();
-    form.send_keys("not-it").await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#token-input", "not-it").await;
+    browser.click("#login-submit").await;
     let error = browser
         .wait_js(
             "the refusal",
@@ -318,20 +255,8 @@ async fn with_a_token_the_console_asks_for_it_and_the_api_answers_401_without_it
         )
         .await;
     assert_eq!(error, "That token was refused.");
-    let form = browser
-        .client
-        .find(Locator::Id("token-input"))
-        .await
-        .unwrap();
-    form.send_keys(TOKEN).await.unwrap();
-    browser
-        .client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#token-input", TOKEN).await;
+    browser.click("#login-submit").await;
     browser
         .wait_js(
             "the console after the login",

@@ -443,7 +443,7 @@ mod tests {
         assert!(board.ready());
         board.apply(&room(6, "b", "lobby", 1, 1));
         assert!(!board.ready());
-        board.apply(&room(7, "b", "lobby", 2, 0));
+        board.apply(&room(7, "b", "lobby", 1, 6));
         assert_eq!(
             board.rooms(),
             vec![("echo".into(), 1, 1), ("lobby".into(), 1, 2)]

@@ -345,12 +345,9 @@ fn add_accounts(
     };
     let mut count = 0;
     for bot in bots {
-        let inner = match feed {
-            Some(feed) => feed.tap(Arc::clone(&bot.bot)),
-            None => Arc::clone(&bot.bot),
-        };
         let handler: Arc<dyn crate::bot::Bot> = Arc::new(chat_log::Logged {
-            inner,
+            inner: Arc::clone(&bot.bot),
+            feed: feed.cloned(),
             seen: Arc::clone(&seen),
         });
         for account in &bot.accounts {
