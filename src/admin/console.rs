@@ -4,7 +4,8 @@
 //! - `GET /ready`: 200 `{"ready":true}` once every account is Connected and in every room
 //!   it keeps, else 503 `{"ready":false}` (a readiness probe, and a gate for scripts).
 //! - `GET /api/summary?since=S`: counts by state, the chart samples after unix second `S`,
-//!   events lost to lag, whether the face asks for a token.
+//!   events lost to lag (by the /events streams and by the face's own board), whether the
+//!   face asks for a token.
 //! - `GET /api/accounts?state=N&q=TEXT&offset=N&limit=N`: one page of the accounts table.
 //! - `GET /api/rooms`: every room the fleet keeps.
 //! - `GET /api/rooms/{room}`: the fleet's accounts in it and its recent messages.
@@ -77,7 +78,8 @@ async fn summary(shared: web::Data<Shared>, query: web::Query<SummaryQuery>) -> 
     HttpResponse::Ok().json(serde_json::json!({
         "counts": counts,
         "series": series,
-        "events_lost": shared.state.stream_lost.load(Ordering::Relaxed),
+        "events_lost": shared.state.stream_lost.load(Ordering::Relaxed)
+            + shared.board_lost.load(Ordering::Relaxed),
         "uptime_secs": shared.state.started.elapsed().as_secs(),
         "token": shared.guard.has_token(),
     }))

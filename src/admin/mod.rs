@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     stopping: watch::Receiver<bool>,
     guard: auth::Guard,
     board: Mutex<board::Board>,
+    /// Events the board lost to lag (it was rebuilt after each loss).
+    board_lost: AtomicU64,
     series: Mutex<series::Series>,
 }
 
@@ -105,6 +107,7 @@ impl AdminServer {
             stopping: stopping_rx,
             guard,
             board: Mutex::new(board::Board::default()),
+            board_lost: AtomicU64::new(0),
             series: Mutex::new(series::Series::default()),
         });
         tracker::spawn(shared.clone().into_inner());
