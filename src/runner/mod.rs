@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::admin::{AdminError, AdminServer, AdminState};
 use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet, ShutdownReport};
 use crate::config::ConfigError;
+use crate::loadtest::shard::Shard;
 use crate::protocol::Secret;
 use crate::telemetry::LogFormat;
 use crate::token::provider::{GeneratedToken, HttpTokenProvider, StaticToken};
@@ -50,6 +51,10 @@ pub struct RunArgs {
     /// Log lines: human (default) or json.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Run one slice of the accounts: i/n (0-based), by the load tester's stable hash of the
+    /// user id, so n processes with the same bots/ run each account exactly once.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<Shard>,
 }
 
 /// Why a run stopped with an error.
@@ -97,7 +102,9 @@ pub struct Prepared {
     pub events_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// Turned on when the shutdown starts: the bots stop posting.
-    pub quiet: crate::bot::behaviours::Quiet,
+    pub quiet: crate::bot::pacer::Quiet,
+    /// The slice of the accounts this process runs (`--shard`; 0/1 = all).
+    pub shard: Shard,
 }
 
 /// Reads and checks settings and bot files.
@@ -108,8 +115,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         .clone()
         .unwrap_or_else(|| settings.run.bots_dir.clone());
     let embedded = settings.backend.url.is_empty();
-    let quiet = crate::bot::behaviours::Quiet::default();
+    let quiet = crate::bot::pacer::Quiet::default();
     let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok(), &quiet)?;
+    let bots = bots::select_shard(bots, args.shard.unwrap_or_default());
     let events_file = args.events.clone().or_else(|| {
         Some(PathBuf::from(&settings.run.events_file)).filter(|p| !p.as_os_str().is_empty())
     });
@@ -120,6 +128,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         events_file,
         log_format,
         quiet,
+        shard: args.shard.unwrap_or_default(),
     })
 }
 
