@@ -1,7 +1,7 @@
 //! The message feed: what the fleet's accounts receive, which the client's event stream does
-//! not carry. The runner's conversation log hands it every message an account receives
-//! ([`Feed::record`]); it keeps the last [`PER_ROOM`] messages of each room (each message once,
-//! however many accounts received it) and sends every message as one JSON line (`{"ts_ms":..,"account":..,"kind":"message","message":{..}}`) to the /events
+//! not carry. A [`MessageTap`] wraps each bot; it keeps the last [`PER_ROOM`] messages of each
+//! room (each message once, however many accounts received it) and sends every message as one
+//! JSON line (`{"ts_ms":..,"account":..,"kind":"message","message":{..}}`) to the /events
 //! subscribers that asked for messages. Everything is bounded.
 
 use std::collections::{HashMap, VecDeque};
@@ -10,7 +10,11 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::protocol::{ChatMessage, ConvType};
+use crate::bot::Bot;
+use crate::client::AccountHandle;
+use crate::protocol::{
+    ChatMessage, ConnectionEvent, ConnectionState, ConvType, Member, RoomEvent, RoomState,
+};
 
 /// Messages kept per room.
 pub const PER_ROOM: usize = 50;
@@ -99,6 +103,65 @@ impl Feed {
     /// Message lines from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.lines.subscribe()
+    }
+
+    /// Wraps a bot so the messages its accounts receive reach this feed.
+    pub fn tap(self: &Arc<Self>, inner: Arc<dyn Bot>) -> Arc<dyn Bot> {
+        Arc::new(MessageTap {
+            inner,
+            feed: Arc::clone(self),
+        })
+    }
+}
+
+/// A bot whose received messages also go to the [`Feed`].
+pub struct MessageTap {
+    inner: Arc<dyn Bot>,
+    feed: Arc<Feed>,
+}
+
+impl Bot for MessageTap {
+    fn on_connection_state(
+        &self,
+        account: &AccountHandle,
+        state: ConnectionState,
+        event: ConnectionEvent,
+        ext: &serde_json::Value,
+    ) {
+        self.inner.on_connection_state(account, state, event, ext);
+    }
+
+    fn on_room_state(
+        &self,
+        account: &AccountHandle,
+        room_id: &str,
+        state: RoomState,
+        event: RoomEvent,
+        ext: &serde_json::Value,
+    ) {
+        self.inner
+            .on_room_state(account, room_id, state, event, ext);
+    }
+
+    fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
+        self.feed.record(account.user_id(), message);
+        self.inner.on_message(account, message);
+    }
+
+    fn on_members_joined(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
+        self.inner.on_members_joined(account, room_id, members);
+    }
+
+    fn on_members_left(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
+        self.inner.on_members_left(account, room_id, members);
+    }
+
+    fn on_token_will_expire(&self, account: &AccountHandle, remaining_secs: u64) {
+        self.inner.on_token_will_expire(account, remaining_secs);
+    }
+
+    fn on_room_gave_up(&self, account: &AccountHandle, room_id: &str, reason: &str) {
+        self.inner.on_room_gave_up(account, room_id, reason);
     }
 }
 

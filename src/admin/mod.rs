@@ -71,7 +71,7 @@ pub struct AdminState {
     pub events_file_lost: Option<CounterFn>,
     /// Events the /events subscribers lost (all of them together).
     pub stream_lost: Arc<AtomicU64>,
-    /// The messages the fleet's accounts receive (fed by [`Feed::record`]).
+    /// The messages the fleet's accounts receive (wrap each bot with [`Feed::tap`]).
     pub feed: Arc<Feed>,
     /// `admin.token`: empty = none.
     pub token: Secret,

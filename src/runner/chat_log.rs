@@ -49,8 +49,6 @@ impl SeenMessages {
 pub struct Logged {
     pub inner: Arc<dyn Bot>,
     pub seen: Arc<SeenMessages>,
-    /// The admin face's message feed, when it is on (docs/admin-api.md).
-    pub feed: Option<Arc<crate::admin::Feed>>,
 }
 
 impl Bot for Logged {
@@ -77,9 +75,6 @@ impl Bot for Logged {
     }
 
     fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
-        if let Some(feed) = &self.feed {
-            feed.record(account.user_id(), message);
-        }
         match message.conv_type {
             ConvType::Room => {
                 if self.seen.first_time(message) {

@@ -354,9 +354,12 @@ fn add_accounts(
     };
     let mut count = 0;
     for bot in bots {
+        let inner = match feed {
+            Some(feed) => feed.tap(Arc::clone(&bot.bot)),
+            None => Arc::clone(&bot.bot),
+        };
         let handler: Arc<dyn crate::bot::Bot> = Arc::new(chat_log::Logged {
-            inner: Arc::clone(&bot.bot),
-            feed: feed.cloned(),
+            inner,
             seen: Arc::clone(&seen),
         });
         for account in &bot.accounts {
