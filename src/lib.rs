@@ -25,6 +25,8 @@
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
 //! - `telemetry.rs`: tracing set-up, human or JSON lines.
+//! - `tls.rs`: the rustls crypto provider, installed once before any awc client (client
+//!   transport, token providers, load-test backend).
 
 pub mod admin;
 pub mod bot;
@@ -37,5 +39,6 @@ pub mod runner;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 pub mod web;

@@ -97,4 +97,10 @@ pub struct FleetMetrics {
     pub logged_out: Counter,
     /// Bot handler panics caught.
     pub handler_panics: Counter,
+    /// Room actors started / stopped for good (equal when no room actor is alive).
+    pub room_actors_started: Counter,
+    /// Room actors stopped for good.
+    pub room_actors_stopped: Counter,
+    /// Supervised restarts of room actors (T2 ConnectTimeout / RoomNotExist recoveries).
+    pub room_restarts: Counter,
 }

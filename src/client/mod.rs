@@ -1,22 +1,66 @@
-//! The client actors: a [`Fleet`] of accounts, each an actor that supervises its rooms and
-//! recovers the way the ZIM SDK does.
+//! The client actors: a [`Fleet`] of accounts, each an actor that supervises one actor per
+//! room it keeps and recovers the way the ZIM SDK does (docs/zim-semantics.md).
 //!
-//! - [`Fleet`] (fleet.rs): the root; admission limiter, registry, arbiters, event broadcast.
-//! - `Account` (account.rs): one actor per user: connection machine, heartbeats, retries,
-//!   outbox, tokens, and its rooms (room.rs), which it supervises.
-//! - connection.rs: the awc WebSocket transport, one client per arbiter thread.
+//! # The actor tree
+//!
+//! ```text
+//!                     Fleet (fleet.rs; arbiters, handles by user id)
+//!                    /          |                           \
+//!      FleetRoot (root.rs)  TokenService (renewal/)     Account (account/), one per user,
+//!      how accounts ended   tokens before expiry        on one of the fleet's arbiters
+//!                                                           |  supervises (actix::Supervisor)
+//!                                                       Room (room/), one per room kept,
+//!                                                       on its account's arbiter
+//! ```
+//!
+//! Who sends what to whom:
+//!
+//! - AccountHandle -> Account: `AccountCmd` (send, enter/leave a room, members, renew,
+//!   logout, status, chaos); answers come back on a oneshot.
+//! - Account -> Room: `ToRoom` (T0 Reconnecting, T1 Connected, Ended, heartbeat tick, room
+//!   pushes, Retire), `RoomReply` (the answer to one of its requests), `GetRoomStatus`,
+//!   `Barrier`.
+//! - Room -> Account: `FromRoom` (a request to send on the link, its gate for sends changed,
+//!   it is over).
+//! - Account -> TokenService: `RenewalNeeded`, `RenewalCancelled`; back: `RenewalOutcome`.
+//! - Account -> FleetRoot: `AccountEnded` just before it stops; Fleet and handles ask it
+//!   `EndedAccounts` / `EndedStatus`.
+//!
+//! Only the account touches the link; a room's requests and its replies and pushes go
+//! through the account in socket order (both run on one arbiter, mailboxes are FIFO). A room
+//! restarts through its supervisor (T2 ConnectTimeout or RoomNotExist, bounded by its restart
+//! budget); a terminal cause ends the account, which stops every room actor, then itself.
+//! Nothing restarts an account.
+//!
+//! Words: the *connection* is the account's ZIM connection state (the machine in
+//! src/session/connection.rs); a *link* is one open WebSocket (transport.rs), an account has
+//! at most one at a time; an *incarnation* is one run of a room actor between restarts.
+//!
+//! # Files
+//!
+//! - [`Fleet`] (fleet.rs): the top; `root.rs`: the root actor; `shared.rs`: what all share.
+//! - `account/`: the account actor and its messages; `room/`: the room actor and its
+//!   messages.
 //! - [`AccountHandle`] (handle.rs): what bots and callers act through.
+//! - `transport.rs`: the awc WebSocket, one client per arbiter thread; `bot_call.rs`: bot
+//!   handlers behind catch_unwind.
 //! - [`renewal`]: the TokenService; [`event`]: events; [`metrics`]: counters and histograms.
+#![warn(missing_docs)]
 
 mod account;
-mod connection;
+mod bot_call;
 pub mod event;
 mod fleet;
 mod handle;
 pub mod metrics;
 pub mod renewal;
 mod room;
-pub mod tls;
+mod root;
+mod shared;
+mod transport;
+
+/// TLS set-up (kept here for callers of `client::tls`; it lives in [`crate::tls`]).
+pub use crate::tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

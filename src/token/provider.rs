@@ -127,7 +127,7 @@ fn http_client() -> awc::Client {
     HTTP_CLIENT.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
-                crate::client::tls::install_crypto_provider();
+                crate::tls::install_crypto_provider();
                 awc::Client::builder()
                     .max_http_version(awc::http::Version::HTTP_11)
                     .disable_redirects()
