@@ -81,10 +81,13 @@ use crate::token::TokenProvider;
 /// Errors of the client layer that are not ZIM outcomes (those are [`ZimError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// An account with this user id is in the fleet already.
     #[error("account {0} is already in the fleet")]
     DuplicateAccount(String),
+    /// The user id breaks the id rules.
     #[error("invalid user id {0:?}: 1 to 32 letters, digits or !#$%&()+-:;<=.>?@[]^_{{}}|~")]
     InvalidUserId(String),
+    /// The fleet was shut down.
     #[error("the fleet has stopped")]
     FleetStopped,
 }
@@ -115,16 +118,20 @@ pub struct FleetConfig {
     pub event_capacity: usize,
 }
 
-/// Client timings. Defaults are ZIM-SEMANTICS.md section 6.
+/// Client timings. Defaults are docs/zim-semantics.md section 6.
 #[derive(Debug, Clone)]
 pub struct ClientTimings {
     /// Heartbeat interval when the server does not advertise one.
     pub heartbeat_interval: Duration,
     /// Unanswered heartbeat for this long = link lost.
     pub heartbeat_timeout: Duration,
+    /// Deadline of a connect attempt (token, socket, upgrade).
     pub connect_timeout: Duration,
+    /// Deadline of an ordinary request.
     pub request_timeout: Duration,
+    /// Deadline of create/join/enter room (ZIM gives 8 s).
     pub room_request_timeout: Duration,
+    /// Deadline of a message send.
     pub send_timeout: Duration,
     /// Renew this long before expiry (onTokenWillExpire).
     pub renew_ahead: Duration,
@@ -138,21 +145,30 @@ pub struct ClientTimings {
 /// A room an account keeps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomSpec {
+    /// The room id.
     pub room_id: String,
+    /// Its name, when created.
     pub room_name: Option<String>,
+    /// Its attributes, when created.
     pub attributes: BTreeMap<String, String>,
+    /// How it is entered.
     pub entry: RoomEntry,
+    /// How it recovers after T2.
     pub recovery: RecoveryPolicy,
 }
 
 /// One account of the fleet.
 #[derive(Clone)]
 pub struct AccountSpec {
+    /// The user id.
     pub user_id: String,
+    /// The user name sent at login.
     pub user_name: String,
     /// Defaults to a stable id derived from the user id and the process.
     pub device_id: Option<String>,
+    /// Where its tokens come from.
     pub token: Arc<dyn TokenProvider>,
+    /// Rooms entered after the first login and kept.
     pub rooms: Vec<RoomSpec>,
 }
 
@@ -216,26 +232,38 @@ impl RoomSpec {
 /// One account as the fleet sees it now.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AccountStatus {
+    /// The user id.
     pub user_id: String,
+    /// The connection state.
     pub state: ConnectionState,
+    /// The event of the last change.
     pub last_event: ConnectionEvent,
+    /// Unix ms of the last change.
     pub since_ms: u64,
     /// Why the account ended, when it is terminal.
     pub ended: Option<String>,
+    /// Its rooms (none once ended: every room actor is stopped).
     pub rooms: Vec<RoomStatus>,
 }
 
+/// One room of an account as it is now.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RoomStatus {
+    /// The room id.
     pub room_id: String,
+    /// The room state.
     pub state: RoomState,
+    /// The event of the last change.
     pub last_event: RoomEvent,
+    /// Unix ms of the last change.
     pub since_ms: u64,
 }
 
 /// What shutdown achieved.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ShutdownReport {
+    /// Accounts that logged out in time.
     pub logged_out: usize,
+    /// Accounts that did not, within the deadline.
     pub timed_out: usize,
 }

@@ -1,5 +1,5 @@
 //! The message feed of one room: every room message reaches the bot once and in seq order
-//! (docs/zim-semantics.md, "Room messages"). Pure code: the room actor hands it what arrives
+//! (docs/zim-semantics.md section 7). Pure code: the room actor hands it what arrives
 //! (live pushes, history pages) and carries out what it answers (deliver, fetch a page).
 //!
 //! - Seqs are per room and start at 1; a message whose seq is at or below the last one

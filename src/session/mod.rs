@@ -12,6 +12,7 @@
 //!
 //! Each machine takes an input and returns the pair to emit (with its extended data) and the
 //! effects the actor carries out; every row of the ZIM tables is a unit test beside it.
+#![warn(missing_docs)]
 
 pub mod classify;
 pub mod connection;

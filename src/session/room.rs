@@ -243,109 +243,158 @@ impl RoomMachine {
     /// Feeds one input; `policy` decides recovery after T2.
     pub fn step(&mut self, input: RoomInput, policy: &RecoveryPolicy) -> RoomStep {
         use Phase as P;
-        use RoomEffect::*;
-        use RoomEvent as E;
         use RoomInput as I;
-        use RoomState as S;
-        let none = RoomStep::default;
         match (self.phase, input) {
-            (P::Out, I::Start { entry, recovery }) => {
-                self.phase = P::Entering(entry);
-                self.recovery = recovery;
-                let event = match entry {
-                    RoomEntry::Create => E::ActiveCreate,
-                    RoomEntry::Join | RoomEntry::Enter => E::ActiveEnter,
-                };
-                let mut effects = vec![SendEntry(entry)];
-                if entry == RoomEntry::Create {
-                    effects.push(ResetSeq);
-                }
-                RoomStep {
-                    emit: self.emit(S::Connecting, event, serde_json::json!({})),
-                    effects,
-                }
+            (P::Out, I::Start { entry, recovery }) => self.start(entry, recovery),
+            (P::Entering(entry), I::EntryOk { .. } | I::EntryFailed(_)) => {
+                self.entry_answered(entry, input, policy)
             }
-            (P::Entering(_), I::EntryOk { created }) => {
-                self.phase = P::Confirming;
-                let mut effects = vec![SendHeartbeat];
-                if created {
-                    effects.push(ResetSeq);
-                }
-                RoomStep {
-                    emit: None,
-                    effects,
-                }
+            (_, I::AccountReconnecting | I::AccountConnected | I::AccountEnded) => {
+                self.account_changed(input)
             }
+            (_, I::HeartbeatOk | I::HeartbeatFailed(_)) => self.heartbeat_answered(input, policy),
+            (P::Out | P::Entering(_), I::Kickout(_)) => RoomStep::default(),
+            (_, I::Kickout(reason)) => match reason {
+                RoomKickoutReason::RoomDestroyed => self.lost(RoomEvent::RoomNotExist, None, policy),
+                RoomKickoutReason::OtherDevice => {
+                    self.ended(RoomEvent::KickedOutByOtherDevice, None)
+                }
+                _ => self.ended(RoomEvent::KickedOut, None),
+            },
+            (P::Out, I::LeaveOk) => RoomStep::default(),
+            (_, I::LeaveOk) => self.ended(RoomEvent::Success, None),
+            _ => RoomStep::default(),
+        }
+    }
+
+    /// createRoom / joinRoom / enterRoom called.
+    fn start(&mut self, entry: RoomEntry, recovery: bool) -> RoomStep {
+        self.phase = Phase::Entering(entry);
+        self.recovery = recovery;
+        let event = match entry {
+            RoomEntry::Create => RoomEvent::ActiveCreate,
+            RoomEntry::Join | RoomEntry::Enter => RoomEvent::ActiveEnter,
+        };
+        let mut effects = vec![RoomEffect::SendEntry(entry)];
+        if entry == RoomEntry::Create {
+            effects.push(RoomEffect::ResetSeq);
+        }
+        RoomStep {
+            emit: self.emit(RoomState::Connecting, event, serde_json::json!({})),
+            effects,
+        }
+    }
+
+    /// The entry's reply (`EntryOk` or `EntryFailed`) while entering with `entry`.
+    fn entry_answered(
+        &mut self,
+        entry: RoomEntry,
+        input: RoomInput,
+        policy: &RecoveryPolicy,
+    ) -> RoomStep {
+        use RoomEvent as E;
+        let code = match input {
             // A join sent again after a lost link finds us in already: that is success.
-            (P::Entering(RoomEntry::Join), I::EntryFailed(ErrorCode::ALREADY_IN_ROOM)) => {
-                self.step(I::EntryOk { created: false }, policy)
+            RoomInput::EntryFailed(ErrorCode::ALREADY_IN_ROOM) if entry == RoomEntry::Join => {
+                None
             }
-            (P::Entering(entry), I::EntryFailed(code)) => {
-                let event = match (entry, code) {
-                    (RoomEntry::Create, _) => E::CreateFailed,
-                    (_, ErrorCode::ROOM_NOT_EXIST) => E::RoomNotExist,
-                    (_, ErrorCode::TIMEOUT | ErrorCode::NETWORK_ERROR) => E::NetworkDisconnected,
-                    _ => E::EnterFailed,
-                };
-                // A restart that fails on a lost room or a timeout goes on by the policy
-                // (bounded by the supervisor's budget); any other failure ends the room.
-                if self.recovery && matches!(event, E::RoomNotExist | E::NetworkDisconnected) {
-                    self.lost(event, Some(code), policy)
-                } else {
-                    self.ended(event, Some(code))
-                }
+            RoomInput::EntryFailed(code) => Some(code),
+            _ => None,
+        };
+        let Some(code) = code else {
+            self.phase = Phase::Confirming;
+            let mut effects = vec![RoomEffect::SendHeartbeat];
+            if input == (RoomInput::EntryOk { created: true }) {
+                effects.push(RoomEffect::ResetSeq);
             }
-            (P::Confirming | P::Resuming, I::HeartbeatOk) => {
+            return RoomStep {
+                emit: None,
+                effects,
+            };
+        };
+        let event = match (entry, code) {
+            (RoomEntry::Create, _) => E::CreateFailed,
+            (_, ErrorCode::ROOM_NOT_EXIST) => E::RoomNotExist,
+            (_, ErrorCode::TIMEOUT | ErrorCode::NETWORK_ERROR) => E::NetworkDisconnected,
+            _ => E::EnterFailed,
+        };
+        // A restart that fails on a lost room or a timeout goes on by the policy (bounded by
+        // the supervisor's budget); any other failure ends the room.
+        if self.recovery && matches!(event, E::RoomNotExist | E::NetworkDisconnected) {
+            self.lost(event, Some(code), policy)
+        } else {
+            self.ended(event, Some(code))
+        }
+    }
+
+    /// A room heartbeat's answer.
+    fn heartbeat_answered(&mut self, input: RoomInput, policy: &RecoveryPolicy) -> RoomStep {
+        use Phase as P;
+        match (self.phase, input) {
+            (P::Confirming | P::Resuming, RoomInput::HeartbeatOk) => {
                 self.phase = P::Active;
-                let catch_up = self.recovery || self.last_event == E::NetworkInterrupted;
+                let catch_up = self.recovery || self.last_event == RoomEvent::NetworkInterrupted;
                 self.recovery = false;
                 RoomStep {
-                    emit: self.emit(S::Connected, E::Success, serde_json::json!({})),
-                    effects: if catch_up { vec![CatchUp] } else { vec![] },
+                    emit: self.emit(RoomState::Connected, RoomEvent::Success, serde_json::json!({})),
+                    effects: if catch_up {
+                        vec![RoomEffect::CatchUp]
+                    } else {
+                        vec![]
+                    },
                 }
             }
-            (P::Confirming | P::Resuming | P::Active, I::HeartbeatFailed(code)) => match code {
-                ErrorCode::NOT_IN_ROOM => self.lost(E::ConnectTimeout, Some(code), policy),
-                ErrorCode::ROOM_NOT_EXIST => self.lost(E::RoomNotExist, Some(code), policy),
-                // a timeout or a server hiccup: the next heartbeat tells
-                _ => none(),
-            },
+            (P::Confirming | P::Resuming | P::Active, RoomInput::HeartbeatFailed(code)) => {
+                match code {
+                    ErrorCode::NOT_IN_ROOM => self.lost(RoomEvent::ConnectTimeout, Some(code), policy),
+                    ErrorCode::ROOM_NOT_EXIST => {
+                        self.lost(RoomEvent::RoomNotExist, Some(code), policy)
+                    }
+                    // a timeout or a server hiccup: the next heartbeat tells
+                    _ => RoomStep::default(),
+                }
+            }
+            _ => RoomStep::default(),
+        }
+    }
+
+    /// T0, T1, or the account's end.
+    fn account_changed(&mut self, input: RoomInput) -> RoomStep {
+        use Phase as P;
+        use RoomInput as I;
+        match (self.phase, input) {
             (P::Confirming | P::Active, I::AccountReconnecting) => {
                 self.phase = P::Interrupted;
                 RoomStep {
-                    emit: self.emit(S::Connecting, E::NetworkInterrupted, serde_json::json!({})),
+                    emit: self.emit(
+                        RoomState::Connecting,
+                        RoomEvent::NetworkInterrupted,
+                        serde_json::json!({}),
+                    ),
                     effects: vec![],
                 }
             }
             // The heartbeat of T1 was lost with the link: wait for the next T1.
             (P::Resuming, I::AccountReconnecting) => {
                 self.phase = P::Interrupted;
-                none()
+                RoomStep::default()
             }
             (P::Interrupted, I::AccountConnected) => {
                 self.phase = P::Resuming;
                 RoomStep {
                     emit: None,
-                    effects: vec![SendHeartbeat],
+                    effects: vec![RoomEffect::SendHeartbeat],
                 }
             }
             // The entry request was lost with the link: send it again (join treats
             // "already in the room" as success, enter is idempotent).
             (P::Entering(entry), I::AccountConnected) => RoomStep {
                 emit: None,
-                effects: vec![SendEntry(entry)],
+                effects: vec![RoomEffect::SendEntry(entry)],
             },
-            (P::Out, I::AccountEnded) => none(),
-            (_, I::AccountEnded) => self.ended(E::NetworkDisconnected, None),
-            (P::Out | P::Entering(_), I::Kickout(_)) => none(),
-            (_, I::Kickout(reason)) => match reason {
-                RoomKickoutReason::RoomDestroyed => self.lost(E::RoomNotExist, None, policy),
-                RoomKickoutReason::OtherDevice => self.ended(E::KickedOutByOtherDevice, None),
-                _ => self.ended(E::KickedOut, None),
-            },
-            (P::Out, I::LeaveOk) => none(),
-            (_, I::LeaveOk) => self.ended(E::Success, None),
-            _ => none(),
+            (P::Out, I::AccountEnded) => RoomStep::default(),
+            (_, I::AccountEnded) => self.ended(RoomEvent::NetworkDisconnected, None),
+            _ => RoomStep::default(),
         }
     }
 }

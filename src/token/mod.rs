@@ -1,4 +1,5 @@
 //! Tokens: Token04 encode/verify (GCM and CBC), client-side checks, token providers.
+#![warn(missing_docs)]
 
 pub mod cli;
 pub mod provider;

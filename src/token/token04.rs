@@ -1,4 +1,4 @@
-//! Token04: the ZEGO token format (ZIM-SEMANTICS.md section 4).
+//! Token04: the ZEGO token format (docs/zim-semantics.md section 4).
 //!
 //! `"04"` + standard base64 (with padding) of, all integers big-endian:
 //! - GCM (current): `expire i64 | nonce_len u16 (12) | nonce | ct_len u16 | ciphertext+tag | mode u8 (1)`
@@ -95,7 +95,7 @@ impl TokenError {
     }
 }
 
-/// Client-side lifetime rules (ZIM-SEMANTICS.md section 4). Tests shorten them.
+/// Client-side lifetime rules (docs/zim-semantics.md section 4). Tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTokenLimits {
     /// Less than this left: 6000108. Default 30 s.
@@ -290,7 +290,7 @@ pub fn read_expiry(token: &str) -> Result<i64, TokenError> {
 }
 
 /// The checks a ZIM client makes before sending a token; returns its expiry (unix seconds).
-/// Order and codes as ZIM-SEMANTICS.md section 4: 6000103 shorter than 31 characters (or
+/// Order and codes as docs/zim-semantics.md section 4: 6000103 shorter than 31 characters (or
 /// unreadable), 6000107 prefix not "04", 6000106 expired, 6000108 less than
 /// `min_lifetime_secs` left, 6000109 more than `max_lifetime_secs` away.
 pub fn client_check(

@@ -1,4 +1,4 @@
-//! The token renewal service.
+//! The token renewal service (the TokenService actor; its tests are in tests.rs).
 //!
 //! One `TokenService` actor per fleet, on its own arbiter (provider futures are not `Send`, so
 //! they run where the service runs). An account asks it for a new token when
@@ -41,9 +41,11 @@ use crate::token::TokenProvider;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RenewalNeeded {
+    /// The account.
     pub user_id: Arc<str>,
     /// Unix seconds when the current token expires.
     pub expire_at: i64,
+    /// Where the new token comes from.
     pub provider: Arc<dyn TokenProvider>,
     /// Where the outcome goes (weak on the service side: a stopped account is forgotten).
     pub reply_to: Recipient<RenewalOutcome>,
@@ -53,6 +55,7 @@ pub struct RenewalNeeded {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RenewalCancelled {
+    /// The account.
     pub user_id: Arc<str>,
 }
 
@@ -87,7 +90,9 @@ pub struct RenewalSettings {
     /// Backoff after a failed call: `retry_first`, doubling up to `retry_max`, each delay
     /// jittered by +-`retry_jitter` (a fraction).
     pub retry_first: Duration,
+    /// The longest backoff.
     pub retry_max: Duration,
+    /// Jitter of each backoff, a fraction (0.2 = +-20 %).
     pub retry_jitter: f64,
 }
 
