@@ -14,13 +14,21 @@
 //! effects the actor carries out; every row of the ZIM tables is a unit test beside it.
 #![warn(missing_docs)]
 
+/// Every disconnect cause: transient or terminal.
 pub mod classify;
+/// The account's connection machine.
 pub mod connection;
+/// A room's message feed.
 pub mod feed;
+/// Client-side frequency limits.
 pub mod limits;
+/// Sends waiting for the connection and their room.
 pub mod outbox;
+/// The reconnect schedule, the restart budget, the backoff helpers.
 pub mod retry;
+/// The room machine and recovery policy.
 pub mod room;
+/// The token clock.
 pub mod token_clock;
 
 pub use classify::{DisconnectCause, Disposition};

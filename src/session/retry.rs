@@ -10,8 +10,11 @@ use rand::Rng;
 /// forever; every delay jittered by +-`jitter` (a fraction, 0.2 = 20 %).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryConfig {
+    /// The first delay is random in this range.
     pub first: (Duration, Duration),
+    /// The delays after it; the last repeats forever.
     pub steps: Vec<Duration>,
+    /// Jitter of each step, a fraction (0.2 = +-20 %).
     pub jitter: f64,
     /// Give up after this long Reconnecting: (Disconnected, LoginTimeout). None = forever.
     pub give_up_after: Option<Duration>,
@@ -63,9 +66,11 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         d
     }
+    /// Retries so far in this outage.
     pub fn attempts(&self) -> u32 {
         self.attempt
     }
+    /// A login succeeded: the next outage starts the schedule over.
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
@@ -90,6 +95,7 @@ pub enum RestartVerdict {
 impl RestartBudget {
     /// First restart delay; it doubles with each restart inside the window.
     pub const BASE_DELAY: Duration = Duration::from_millis(200);
+    /// Longest restart delay.
     pub const MAX_DELAY: Duration = Duration::from_secs(30);
 
     /// Records a restart request at `now` and says whether (and when) it may happen.

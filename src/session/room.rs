@@ -9,8 +9,11 @@ use crate::protocol::{ErrorCode, RoomEvent, RoomKickoutReason, RoomState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomEntry {
+    /// createRoom: the room must not exist.
     Create,
+    /// joinRoom: the room must exist.
     Join,
+    /// enterRoom: join, or create when missing.
     Enter,
 }
 
@@ -18,8 +21,11 @@ pub enum RoomEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnConnectTimeout {
+    /// Call joinRoom.
     Join,
+    /// Call enterRoom.
     Enter,
+    /// Stay out (the bot hears `on_room_gave_up`).
     Leave,
 }
 
@@ -27,8 +33,11 @@ pub enum OnConnectTimeout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnRoomNotExist {
+    /// Call createRoom.
     Create,
+    /// Call enterRoom.
     Enter,
+    /// Stay out (the bot hears `on_room_gave_up`).
     Leave,
 }
 
@@ -36,9 +45,13 @@ pub enum OnRoomNotExist {
 /// restarts in 60 s, then the room stays out and the bot is told).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecoveryPolicy {
+    /// After ConnectTimeout.
     pub on_connect_timeout: OnConnectTimeout,
+    /// After RoomNotExist.
     pub on_room_not_exist: OnRoomNotExist,
+    /// Most restarts inside `restart_window`.
     pub max_restarts: u32,
+    /// The window of the restart budget.
     pub restart_window: Duration,
 }
 
@@ -79,15 +92,19 @@ impl RecoveryPolicy {
 pub enum RoomInput {
     /// createRoom / joinRoom / enterRoom called; `recovery` when the supervisor restarts it.
     Start {
+        /// Which entry call.
         entry: RoomEntry,
+        /// A supervised restart (catch up on messages when connected).
         recovery: bool,
     },
     /// The entry reply was a success (`created`: enter made a new room).
     EntryOk {
+        /// enterRoom made a new room (or createRoom did).
         created: bool,
     },
     /// The entry failed with this code (6000105 for a timeout).
     EntryFailed(ErrorCode),
+    /// A room heartbeat was answered: still a member.
     HeartbeatOk,
     /// A room heartbeat failed with this code (6000105 for a timeout).
     HeartbeatFailed(ErrorCode),
@@ -97,7 +114,9 @@ pub enum RoomInput {
     AccountConnected,
     /// The account ended terminally.
     AccountEnded,
+    /// The server removed us from the room (room_kickout).
     Kickout(RoomKickoutReason),
+    /// leaveRoom succeeded.
     LeaveOk,
 }
 
@@ -139,14 +158,20 @@ enum Phase {
 /// A pair to emit, with its extended data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomEmit {
+    /// The new state.
     pub state: RoomState,
+    /// Why.
     pub event: RoomEvent,
+    /// Extended data (`code`, `message`).
     pub ext: serde_json::Value,
 }
 
+/// What one input did: the pair to emit and the effects to carry out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RoomStep {
+    /// The pair to emit, if any.
     pub emit: Option<RoomEmit>,
+    /// What the actor must do, in order.
     pub effects: Vec<RoomEffect>,
 }
 
@@ -172,9 +197,11 @@ impl Default for RoomMachine {
 }
 
 impl RoomMachine {
+    /// The state now.
     pub fn state(&self) -> RoomState {
         self.state
     }
+    /// The event of the last change.
     pub fn last_event(&self) -> RoomEvent {
         self.last_event
     }
@@ -193,9 +220,11 @@ impl RoomMachine {
             _ => None,
         }
     }
+    /// Whether the room is out of session (new, ended, or waiting for a restart).
     pub fn is_out(&self) -> bool {
         self.phase == Phase::Out
     }
+    /// Whether the room is in session (Connected).
     pub fn is_connected(&self) -> bool {
         self.phase == Phase::Active
     }
@@ -255,7 +284,9 @@ impl RoomMachine {
             (_, I::HeartbeatOk | I::HeartbeatFailed(_)) => self.heartbeat_answered(input, policy),
             (P::Out | P::Entering(_), I::Kickout(_)) => RoomStep::default(),
             (_, I::Kickout(reason)) => match reason {
-                RoomKickoutReason::RoomDestroyed => self.lost(RoomEvent::RoomNotExist, None, policy),
+                RoomKickoutReason::RoomDestroyed => {
+                    self.lost(RoomEvent::RoomNotExist, None, policy)
+                }
                 RoomKickoutReason::OtherDevice => {
                     self.ended(RoomEvent::KickedOutByOtherDevice, None)
                 }
@@ -295,9 +326,7 @@ impl RoomMachine {
         use RoomEvent as E;
         let code = match input {
             // A join sent again after a lost link finds us in already: that is success.
-            RoomInput::EntryFailed(ErrorCode::ALREADY_IN_ROOM) if entry == RoomEntry::Join => {
-                None
-            }
+            RoomInput::EntryFailed(ErrorCode::ALREADY_IN_ROOM) if entry == RoomEntry::Join => None,
             RoomInput::EntryFailed(code) => Some(code),
             _ => None,
         };
@@ -336,7 +365,11 @@ impl RoomMachine {
                 let catch_up = self.recovery || self.last_event == RoomEvent::NetworkInterrupted;
                 self.recovery = false;
                 RoomStep {
-                    emit: self.emit(RoomState::Connected, RoomEvent::Success, serde_json::json!({})),
+                    emit: self.emit(
+                        RoomState::Connected,
+                        RoomEvent::Success,
+                        serde_json::json!({}),
+                    ),
                     effects: if catch_up {
                         vec![RoomEffect::CatchUp]
                     } else {
@@ -346,7 +379,9 @@ impl RoomMachine {
             }
             (P::Confirming | P::Resuming | P::Active, RoomInput::HeartbeatFailed(code)) => {
                 match code {
-                    ErrorCode::NOT_IN_ROOM => self.lost(RoomEvent::ConnectTimeout, Some(code), policy),
+                    ErrorCode::NOT_IN_ROOM => {
+                        self.lost(RoomEvent::ConnectTimeout, Some(code), policy)
+                    }
                     ErrorCode::ROOM_NOT_EXIST => {
                         self.lost(RoomEvent::RoomNotExist, Some(code), policy)
                     }

@@ -39,13 +39,17 @@ pub const MIN_TOKEN_CHARS: usize = 31;
 /// What a Token04 says. Field order is the interop vectors' JSON order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The application id.
     pub app_id: u32,
+    /// The user id.
     pub user_id: String,
+    /// A random nonce.
     pub nonce: i32,
     /// Unix seconds when the token was made.
     pub ctime: i64,
     /// Unix seconds when the token expires.
     pub expire: i64,
+    /// Application payload (empty here).
     #[serde(default)]
     pub payload: String,
 }
@@ -62,22 +66,36 @@ pub enum Layout {
 /// Why a token could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Shorter than 31 characters (6000103).
     #[error("token shorter than {MIN_TOKEN_CHARS} characters")]
     TooShort,
+    /// Not version "04" (6000107).
     #[error("token version is not \"04\"")]
     Version,
+    /// Not base64.
     #[error("token is not valid base64")]
     Base64,
+    /// The bytes are not laid out as Token04.
     #[error("token layout is malformed: {0}")]
     Layout(&'static str),
+    /// The server secret has the wrong length.
     #[error("server secret must be {SECRET_LEN} bytes, got {0}")]
     SecretLength(usize),
+    /// The nonce or IV has the wrong length.
     #[error("nonce or iv must be {expected} bytes, got {got}")]
-    NonceLength { expected: usize, got: usize },
+    NonceLength {
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        got: usize,
+    },
+    /// Does not decrypt with this secret.
     #[error("token does not decrypt with this secret")]
     Decrypt,
+    /// The claims are not the JSON Token04 carries.
     #[error("token claims are not valid JSON")]
     Claims,
+    /// The expiry in the header and in the claims differ.
     #[error("token header expiry and claims expiry differ")]
     ExpiryMismatch,
 }
@@ -113,11 +131,9 @@ impl Default for ClientTokenLimits {
     }
 }
 
+/// Unix seconds now, from the crate's one clock.
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX)
 }
 
 fn key_bytes(secret: &Secret) -> Result<&[u8], TokenError> {

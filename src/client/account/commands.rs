@@ -8,7 +8,9 @@ use super::requests::Owner;
 use super::Account;
 use crate::client::room::messages::GetRoomStatus;
 use crate::client::AccountStatus;
-use crate::protocol::{ErrorCode, Request, RoomMembers, RoomMembersReply, ServerFrame, ZimError, MAX_PAGE};
+use crate::protocol::{
+    ErrorCode, Request, RoomMembers, RoomMembersReply, ServerFrame, ZimError, MAX_PAGE,
+};
 use crate::session::{ConnInput, DisconnectCause};
 
 impl Handler<AccountCmd> for Account {
@@ -92,10 +94,16 @@ impl Account {
             let _ = reply.send(status);
             return;
         }
-        let asks: Vec<_> = self.rooms.iter().map(|r| r.addr.send(GetRoomStatus)).collect();
+        let asks: Vec<_> = self
+            .rooms
+            .iter()
+            .map(|r| r.addr.send(GetRoomStatus))
+            .collect();
         let deadline = self.shared.config.timings.request_timeout;
         let gather = async move {
-            if let Ok(rooms) = tokio::time::timeout(deadline, futures_util::future::join_all(asks)).await {
+            if let Ok(rooms) =
+                tokio::time::timeout(deadline, futures_util::future::join_all(asks)).await
+            {
                 status.rooms = rooms.into_iter().filter_map(|r| r.ok().flatten()).collect();
             }
             let _ = reply.send(status);

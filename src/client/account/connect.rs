@@ -95,7 +95,10 @@ impl Account {
         }
         let now = unix_secs() as i64;
         let limits = &self.shared.config.token_limits;
-        let held = self.token.as_ref().map(|t| client_check(t.expose(), now, limits));
+        let held = self
+            .token
+            .as_ref()
+            .map(|t| client_check(t.expose(), now, limits));
         match login_token(held) {
             LoginToken::Held => self.open(generation, ctx),
             LoginToken::Fetch => self.fetch_token(generation, ctx),

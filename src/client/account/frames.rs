@@ -9,7 +9,9 @@ use super::requests::Owner;
 use super::Account;
 use crate::client::room::messages::ToRoom;
 use crate::clock::unix_ms;
-use crate::protocol::{ChatMessage, ConnectionState, ConvType, LoginReply, Push, Request, ServerFrame};
+use crate::protocol::{
+    ChatMessage, ConnectionState, ConvType, LoginReply, Push, Request, ServerFrame,
+};
 use crate::session::{ConnInput, DisconnectCause};
 
 impl Account {
@@ -61,7 +63,12 @@ impl Account {
         self.with_bot(ctx, |bot, h| bot.on_message(h, message));
     }
 
-    pub(super) fn login_ok(&mut self, reply: LoginReply, sent_at: Instant, ctx: &mut Context<Self>) {
+    pub(super) fn login_ok(
+        &mut self,
+        reply: LoginReply,
+        sent_at: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         let timings = &self.shared.config.timings;
         self.heartbeat_every = if reply.heartbeat_interval_ms > 0 {
             Duration::from_millis(reply.heartbeat_interval_ms)

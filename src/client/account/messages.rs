@@ -13,8 +13,7 @@ use tokio::sync::oneshot;
 use crate::client::room::messages::RoomTag;
 use crate::client::{AccountStatus, RoomSpec};
 use crate::protocol::{
-    ConvType, MessageSendReply, MessageType, Request, RoomInfo, RoomMembersReply, Secret,
-    ZimError,
+    ConvType, MessageSendReply, MessageType, Request, RoomInfo, RoomMembersReply, Secret, ZimError,
 };
 
 /// Where the answer to a command goes.

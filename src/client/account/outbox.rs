@@ -144,7 +144,11 @@ impl Account {
         self.outbox.put_back(unsent);
     }
 
-    fn send_now(&mut self, queued: Queued<Outgoing>, ctx: &mut Context<Self>) -> Result<u64, Owner> {
+    fn send_now(
+        &mut self,
+        queued: Queued<Outgoing>,
+        ctx: &mut Context<Self>,
+    ) -> Result<u64, Owner> {
         let item = &queued.item;
         let request = Request::MessageSend(MessageSend {
             conv_type: item.conv_type,

@@ -61,7 +61,9 @@ impl Account {
     }
 
     fn child(&self, id: &str, serial: u32) -> Option<&RoomChild> {
-        self.rooms.iter().find(|r| &*r.id == id && r.serial == serial)
+        self.rooms
+            .iter()
+            .find(|r| &*r.id == id && r.serial == serial)
     }
 
     /// Whether sends to `room` may go: a room this account does not keep is always open.
@@ -204,7 +206,12 @@ impl Account {
     }
 
     /// enter_room from a handle.
-    pub(super) fn enter_room(&mut self, spec: RoomSpec, reply: Reply<RoomInfo>, ctx: &mut Context<Self>) {
+    pub(super) fn enter_room(
+        &mut self,
+        spec: RoomSpec,
+        reply: Reply<RoomInfo>,
+        ctx: &mut Context<Self>,
+    ) {
         if !is_valid_id(&spec.room_id) {
             let err = ZimError::new(ErrorCode::INVALID_PARAMETER, "invalid room id");
             let _ = reply.send(Err(err));
@@ -231,7 +238,12 @@ impl Account {
     }
 
     /// leave_room from a handle.
-    pub(super) fn leave_room(&mut self, room_id: String, reply: Reply<()>, ctx: &mut Context<Self>) {
+    pub(super) fn leave_room(
+        &mut self,
+        room_id: String,
+        reply: Reply<()>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(i) = self.rooms.iter().position(|r| *r.id == room_id) else {
             let _ = reply.send(Err(ZimError::from_code(ErrorCode::NOT_IN_ROOM)));
             return;

@@ -15,11 +15,7 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new(
-        calls: &Arc<Mutex<Vec<(String, Instant)>>>,
-        failures: u32,
-        delay_ms: u64,
-    ) -> Arc<Self> {
+    fn new(calls: &Arc<Mutex<Vec<(String, Instant)>>>, failures: u32, delay_ms: u64) -> Arc<Self> {
         Arc::new(Self {
             calls: calls.clone(),
             failures: Mutex::new(failures),
@@ -32,8 +28,7 @@ impl TokenProvider for Scripted {
     fn token(
         &self,
         user_id: &str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>>>>
-    {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>>>> {
         self.calls
             .lock()
             .unwrap()
@@ -339,8 +334,7 @@ impl TokenProvider for Panicking {
     fn token(
         &self,
         _user_id: &str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>>>>
-    {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, ZimError>>>> {
         panic!("provider bug")
     }
 }

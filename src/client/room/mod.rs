@@ -189,8 +189,7 @@ impl Room {
                     ext: emit.ext,
                 },
             );
-            if emit.state == RoomState::Connected && !step.effects.contains(&RoomEffect::CatchUp)
-            {
+            if emit.state == RoomState::Connected && !step.effects.contains(&RoomEffect::CatchUp) {
                 self.release_held(ctx);
             }
         }
@@ -315,7 +314,10 @@ impl Room {
             self.input(RoomInput::AccountEnded, ctx);
         }
         if let Some(w) = self.waiter.take() {
-            let _ = w.send(Err(ZimError::new(ErrorCode::NOT_LOGGED_IN, "not logged in")));
+            let _ = w.send(Err(ZimError::new(
+                ErrorCode::NOT_LOGGED_IN,
+                "not logged in",
+            )));
         }
         self.over = true;
         ctx.stop();

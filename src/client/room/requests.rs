@@ -63,7 +63,11 @@ impl Room {
             generation: self.generation,
             entry,
         };
-        self.ask(tag, request, self.shared.config.timings.room_request_timeout);
+        self.ask(
+            tag,
+            request,
+            self.shared.config.timings.room_request_timeout,
+        );
     }
 
     pub(super) fn send_heartbeat(&mut self) {
@@ -151,7 +155,9 @@ impl Room {
                 Err(_) => (None, false),
             },
             RoomEntry::Create | RoomEntry::Join => (
-                ServerFrame::reply_body::<RoomBody>(text).ok().map(|r| r.room),
+                ServerFrame::reply_body::<RoomBody>(text)
+                    .ok()
+                    .map(|r| r.room),
                 entry == RoomEntry::Create,
             ),
         };
