@@ -116,7 +116,9 @@ impl Account {
         match owner {
             Owner::Send(queued) => queued.item.answer(Err(err), &self.shared),
             Owner::Caller(reply) => reply(Err(err)),
-            Owner::Room { room, serial, tag } => self.to_room(&room, serial, tag, Answer::Unsent),
+            Owner::Room { room, serial, tag } => {
+                self.reply_to_room(&room, serial, tag, Answer::Unsent)
+            }
             Owner::Renew { token, reply } => self.renew_unsent(token, reply, err),
             Owner::Logout => {
                 if self.logout_reply.is_some() {
@@ -216,7 +218,7 @@ impl Account {
                     msg,
                     text: text.to_owned(),
                 };
-                self.to_room(&room, serial, tag, answer);
+                self.reply_to_room(&room, serial, tag, answer);
             }
             Owner::Caller(reply) => reply(if code.is_ok() { Ok(text) } else { Err(err()) }),
         }

@@ -115,7 +115,7 @@ impl Account {
 
     /// A reply for a room actor; a room actor the account let go never hears it (a leave's
     /// caller is still answered).
-    pub(super) fn to_room(&mut self, id: &str, serial: u32, tag: RoomTag, answer: Answer) {
+    pub(super) fn reply_to_room(&mut self, id: &str, serial: u32, tag: RoomTag, answer: Answer) {
         if let Some(r) = self.child(id, serial) {
             r.addr.do_send(RoomReply { tag, answer });
             return;
@@ -258,10 +258,12 @@ impl Account {
             let _ = reply.send(Err(e));
             return;
         }
-        if let Err(Owner::Room { tag, .. }) = self.send_leave(i, Some(reply), ctx) {
-            if let RoomTag::Leave { reply: Some(r) } = tag {
-                let _ = r.send(Err(ZimError::from_code(ErrorCode::NETWORK_ERROR)));
-            }
+        if let Err(Owner::Room {
+            tag: RoomTag::Leave { reply: Some(r) },
+            ..
+        }) = self.send_leave(i, Some(reply), ctx)
+        {
+            let _ = r.send(Err(ZimError::from_code(ErrorCode::NETWORK_ERROR)));
         }
     }
 
