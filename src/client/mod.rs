@@ -78,7 +78,8 @@ pub use crate::session::{
 };
 use crate::token::TokenProvider;
 
-/// Errors of the client layer that are not ZIM outcomes (those are [`ZimError`]).
+/// Errors of the client layer that are not ZIM outcomes (those are
+/// [`ZimError`](crate::protocol::ZimError)).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// An account with this user id is in the fleet already.

@@ -5,7 +5,7 @@
 //! - Seqs are per room and start at 1; a message whose seq is at or below the last one
 //!   delivered was seen already and is dropped.
 //! - While the room is not in session, or while a catch-up runs, live messages are held
-//!   (at most [`HELD_MAX`]); they are released in seq order when the catch-up ends.
+//!   (at most [`HELD_MAX`](crate::session::feed::HELD_MAX)); they are released in seq order when the catch-up ends.
 //! - A gap (seq above last + 1) holds the message and starts a catch-up: `room_history`
 //!   after the last seq, page by page until a page says it is complete.
 //! - Until something was delivered, history older than the baseline (the moment the room was

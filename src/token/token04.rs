@@ -8,7 +8,8 @@
 //! JSON `{"app_id","user_id","nonce","ctime","expire","payload"}`; it is parsed, never compared
 //! byte for byte, because generators order the fields differently.
 //!
-//! The client never decrypts: [`read_expiry`] and [`client_check`] read only the clear header.
+//! The client never decrypts: [`read_expiry`](crate::token::token04::read_expiry) and
+//! [`client_check`](crate::token::token04::client_check) read only the clear header.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::Aes256Gcm;

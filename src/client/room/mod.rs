@@ -229,8 +229,10 @@ impl Room {
                 if let Some(t) = self.entry_started.take() {
                     m.room_enter_latency.record(t.elapsed());
                 }
+                // the entry's info is only for its caller: not kept for the room's life
+                let info = self.info.take();
                 if let Some(w) = self.waiter.take() {
-                    let info = self.info.clone().unwrap_or_else(|| RoomInfo {
+                    let info = info.unwrap_or_else(|| RoomInfo {
                         room_id: self.id.to_string(),
                         ..RoomInfo::default()
                     });
