@@ -13,30 +13,20 @@
 # entries per second of each ramp.
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [5000], ARRIVAL [3000], ADMISSION
-# [6000], HOLD_IDLE [30], ROOM_SIZE [10], OUT [target/bench-rooms], PROFILE [release].
+# [6000], HOLD_IDLE [30], ROOM_SIZE [10], OUT [target/bench-rooms], PROFILE [release; dev
+# for a quick try].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-ACCOUNTS=${ACCOUNTS:-5000}
-ARRIVAL=${ARRIVAL:-3000}
-ADMISSION=${ADMISSION:-6000}
-HOLD_IDLE=${HOLD_IDLE:-30}
-ROOM_SIZE=${ROOM_SIZE:-10}
-OUT=${OUT:-target/bench-rooms}
-PROFILE=${PROFILE:-release}
+: "${ACCOUNTS:=5000}" "${ARRIVAL:=3000}" "${ADMISSION:=6000}" "${HOLD_IDLE:=30}"
+: "${ROOM_SIZE:=10}" "${OUT:=target/bench-rooms}" "${PROFILE:=release}"
 mkdir -p "$OUT"
-
-for tool in curl jq xxd python3; do
+for tool in curl xxd python3; do
     command -v "$tool" >/dev/null || { echo "bench-rooms.sh needs $tool" >&2; exit 2; }
 done
-
-echo "== building ($PROFILE)" >&2
-if [ "$PROFILE" = release ]; then
-    cargo build --release --bin zimfleet >&2
-else
-    cargo build --bin zimfleet >&2
-fi
-BIN=target/$PROFILE/zimfleet
+# figures are release; PROFILE=dev only tries the script itself
+echo "== cargo build --profile $PROFILE" >&2
+cargo build --profile "$PROFILE" --bin zimfleet >&2
+BIN=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")/zimfleet
 ulimit -n "$(ulimit -Hn)"
 
 SECRET=$(head -c 16 /dev/urandom | xxd -p)
@@ -48,22 +38,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== starting the reference server" >&2
-ZIMFLEET__SERVER__LISTEN=127.0.0.1:0 \
-ZIMFLEET__SERVER__SERVER_SECRET="$SECRET" \
-ZIMFLEET__SERVER__ADMIN_TOKEN="$ADMIN_TOKEN" \
-ZIMFLEET__SERVER__LIMITS__MEMBERS_PER_ROOM=0 \
-RUST_LOG=warn \
-    "$BIN" server >"$OUT/server.out" 2>"$OUT/server.log" &
+# The server on a port chosen here, ready when its admin API answers.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ADDR=127.0.0.1:$PORT
+echo "== reference server on $ADDR" >&2
+env ZIMFLEET__SERVER__LISTEN="$ADDR" ZIMFLEET__SERVER__SERVER_SECRET="$SECRET" \
+    ZIMFLEET__SERVER__ADMIN_TOKEN="$ADMIN_TOKEN" ZIMFLEET__SERVER__LIMITS__MEMBERS_PER_ROOM=0 \
+    RUST_LOG=warn "$BIN" server >"$OUT/server.out" 2>"$OUT/server.log" &
 SERVER_PID=$!
-ADDR=""
+ready=0
 for _ in $(seq 1 100); do
-    ADDR=$(sed -n 's/^zimfleet server listening on //p' "$OUT/server.out" | head -1)
-    [ -n "$ADDR" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+    if curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" "http://$ADDR/admin/stats" >/dev/null; then
+        ready=1
+        break
+    fi
     sleep 0.1
 done
-[ -n "$ADDR" ] || { echo "server did not print its address" >&2; exit 1; }
+[ "$ready" = 1 ] || { echo "server not ready on $ADDR:" >&2; cat "$OUT/server.log" >&2; exit 1; }
 export ZIMFLEET_SERVER_SECRET="$SECRET" ZIMFLEET_ADMIN_TOKEN="$ADMIN_TOKEN"
 
 run() { # rooms per account

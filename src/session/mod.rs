@@ -24,9 +24,11 @@ pub mod feed;
 pub mod limits;
 /// Sends waiting for the connection and their room.
 pub mod outbox;
+/// How a room is entered and recovers.
+pub mod policy;
 /// The reconnect schedule, the restart budget, the backoff helpers.
 pub mod retry;
-/// The room machine and recovery policy.
+/// The room machine.
 pub mod room;
 /// The token clock.
 pub mod token_clock;

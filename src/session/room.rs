@@ -1,91 +1,8 @@
 //! The room state machine (docs/zim-semantics.md section 3) as pure code, with T0/T1/T2 and the
 //! recovery policy applied after T2.
 
-use std::time::Duration;
-
+pub use super::policy::{OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RoomEntry};
 use crate::protocol::{ErrorCode, RoomEvent, RoomKickoutReason, RoomState};
-
-/// How a room is entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomEntry {
-    /// createRoom: the room must not exist.
-    Create,
-    /// joinRoom: the room must exist.
-    Join,
-    /// enterRoom: join, or create when missing.
-    Enter,
-}
-
-/// What a room does after T2 says ConnectTimeout (membership expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnConnectTimeout {
-    /// Call joinRoom.
-    Join,
-    /// Call enterRoom.
-    Enter,
-    /// Stay out (the bot hears `on_room_gave_up`).
-    Leave,
-}
-
-/// What a room does after T2 says RoomNotExist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnRoomNotExist {
-    /// Call createRoom.
-    Create,
-    /// Call enterRoom.
-    Enter,
-    /// Stay out (the bot hears `on_room_gave_up`).
-    Leave,
-}
-
-/// Room recovery policy (defaults: ConnectTimeout -> join, RoomNotExist -> enter; at most 5
-/// restarts in 60 s, then the room stays out and the bot is told).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPolicy {
-    /// After ConnectTimeout.
-    pub on_connect_timeout: OnConnectTimeout,
-    /// After RoomNotExist.
-    pub on_room_not_exist: OnRoomNotExist,
-    /// Most restarts inside `restart_window`.
-    pub max_restarts: u32,
-    /// The window of the restart budget.
-    pub restart_window: Duration,
-}
-
-impl Default for RecoveryPolicy {
-    fn default() -> Self {
-        Self {
-            on_connect_timeout: OnConnectTimeout::Join,
-            on_room_not_exist: OnRoomNotExist::Enter,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RecoveryPolicy {
-    /// The restart the policy calls for after `event`, or None to stay out.
-    pub fn recovery_for(&self, event: RoomEvent) -> Option<RoomEntry> {
-        match event {
-            RoomEvent::ConnectTimeout | RoomEvent::NetworkDisconnected => {
-                match self.on_connect_timeout {
-                    OnConnectTimeout::Join => Some(RoomEntry::Join),
-                    OnConnectTimeout::Enter => Some(RoomEntry::Enter),
-                    OnConnectTimeout::Leave => None,
-                }
-            }
-            RoomEvent::RoomNotExist => match self.on_room_not_exist {
-                OnRoomNotExist::Create => Some(RoomEntry::Create),
-                OnRoomNotExist::Enter => Some(RoomEntry::Enter),
-                OnRoomNotExist::Leave => None,
-            },
-            _ => None,
-        }
-    }
-}
 
 /// What happened to the room (or to its account).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -461,15 +378,14 @@ mod tests {
         m.step(input, &policy())
     }
 
-    fn entered(entry: RoomEntry) -> RoomMachine {
+    fn started(entry: RoomEntry, recovery: bool) -> RoomMachine {
         let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry,
-                recovery: false,
-            },
-        );
+        run(&mut m, I::Start { entry, recovery });
+        m
+    }
+
+    fn entered(entry: RoomEntry) -> RoomMachine {
+        let mut m = started(entry, false);
         run(&mut m, I::EntryOk { created: false });
         run(&mut m, I::HeartbeatOk);
         assert!(m.is_connected());
@@ -521,14 +437,7 @@ mod tests {
     #[test]
     fn accepted_and_first_heartbeat_answered_is_connected_success() {
         for entry in [RoomEntry::Create, RoomEntry::Join, RoomEntry::Enter] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry,
-                    recovery: false,
-                },
-            );
+            let mut m = started(entry, false);
             let s = run(&mut m, I::EntryOk { created: false });
             assert_eq!(pair(&s), None, "no pair before the heartbeat is answered");
             assert_eq!(s.effects, [SendHeartbeat]);
@@ -536,14 +445,7 @@ mod tests {
             assert_eq!(pair(&s), Some((2, 0)));
             assert_eq!(s.effects, [], "a first entry fetches no history");
         }
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Enter,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Enter, false);
         assert_eq!(
             run(&mut m, I::EntryOk { created: true }).effects,
             [SendHeartbeat, ResetSeq]
@@ -552,14 +454,7 @@ mod tests {
 
     #[test]
     fn create_fails_is_disconnected_create_failed() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Create,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Create, false);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ROOM_ALREADY_EXISTS));
         assert_eq!(pair(&s), Some((0, 5)));
         assert_eq!(s.effects, [Remove]);
@@ -574,14 +469,7 @@ mod tests {
             (ErrorCode::ROOM_LIMIT, (0, 7)),
             (ErrorCode::SERVER_INTERNAL, (0, 7)),
         ] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry: RoomEntry::Join,
-                    recovery: false,
-                },
-            );
+            let mut m = started(RoomEntry::Join, false);
             let s = run(&mut m, I::EntryFailed(code));
             assert_eq!(pair(&s), Some(want), "{code:?}");
             assert_eq!(s.effects, [Remove]);
@@ -600,14 +488,7 @@ mod tests {
             "no room heartbeat while the account is down"
         );
         // a room that had not been confirmed yet is interrupted too
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Join, false);
         run(&mut m, I::EntryOk { created: false });
         assert_eq!(pair(&run(&mut m, I::AccountReconnecting)), Some((1, 1)));
     }
@@ -702,14 +583,7 @@ mod tests {
 
     #[test]
     fn a_failing_restart_goes_on_by_the_policy() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: true,
-            },
-        );
+        let mut m = started(RoomEntry::Join, true);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ROOM_NOT_EXIST));
         assert_eq!(pair(&s), Some((0, 3)));
         assert_eq!(s.effects, [ResetSeq, Restart(RoomEntry::Enter)]);
@@ -717,14 +591,7 @@ mod tests {
 
     #[test]
     fn an_entry_lost_with_the_link_is_sent_again_on_t1() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Join, false);
         assert_eq!(run(&mut m, I::AccountReconnecting), RoomStep::default());
         let s = run(&mut m, I::AccountConnected);
         assert_eq!(s.effects, [SendEntry(RoomEntry::Join)]);
@@ -734,14 +601,7 @@ mod tests {
     #[test]
     fn account_ends_every_room_disconnected_network_disconnected() {
         for mut m in [entered(RoomEntry::Join), interrupted(), resuming(), {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry: RoomEntry::Join,
-                    recovery: false,
-                },
-            );
+            let mut m = started(RoomEntry::Join, false);
             m
         }] {
             let s = run(&mut m, I::AccountEnded);
@@ -784,27 +644,13 @@ mod tests {
 
     #[test]
     fn already_in_the_room_after_a_rejoin_is_success_for_join_only() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: true,
-            },
-        );
+        let mut m = started(RoomEntry::Join, true);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
         assert_eq!((pair(&s), s.effects), (None, vec![SendHeartbeat]));
         let s = run(&mut m, I::HeartbeatOk);
         assert_eq!(pair(&s), Some((2, 0)));
         for entry in [RoomEntry::Enter, RoomEntry::Create] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry,
-                    recovery: false,
-                },
-            );
+            let mut m = started(entry, false);
             let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
             assert_eq!(s.effects, [Remove], "{entry:?}");
         }
