@@ -92,7 +92,7 @@ impl Account {
         };
         if self.outbox.may_bypass(self.can_send_now(&queued)) {
             if let Err(Owner::Send(queued)) = self.send_now(queued, ctx) {
-                self.outbox.put_back(vec![queued]);
+                self.outbox.put_back(vec![*queued]);
                 self.schedule_outbox_sweep(ctx);
             }
             return;
@@ -138,7 +138,7 @@ impl Account {
         let mut unsent = Vec::new();
         for queued in ready.send {
             if let Err(Owner::Send(queued)) = self.send_now(queued, ctx) {
-                unsent.push(queued);
+                unsent.push(*queued);
             }
         }
         self.outbox.put_back(unsent);
@@ -159,7 +159,7 @@ impl Account {
             priority: None,
         });
         let timeout = self.shared.config.timings.send_timeout;
-        self.request(request, Owner::Send(queued), timeout, ctx)
+        self.request(request, Owner::Send(Box::new(queued)), timeout, ctx)
     }
 
     /// Fails waiting sends at their deadline (one timer, for the earliest).

@@ -34,8 +34,9 @@ pub(super) enum Owner {
         token: Secret,
         reply: Option<Reply<i64>>,
     },
-    /// An outbox send: it goes back to the outbox if the link drops.
-    Send(Queued<Outgoing>),
+    /// An outbox send: it goes back to the outbox if the link drops (boxed: it is the
+    /// largest owner, and every slot of the pending table is as large as the largest).
+    Send(Box<Queued<Outgoing>>),
     /// A room actor (named by room id and serial; gone = the reply is dropped).
     Room {
         room: Arc<str>,
@@ -103,7 +104,7 @@ impl Account {
         for (_, p) in pending {
             ctx.cancel_future(p.timer);
             match p.owner {
-                Owner::Send(queued) => resend.push(queued),
+                Owner::Send(queued) => resend.push(*queued),
                 owner => self.fail_unsent(owner, ErrorCode::NETWORK_ERROR, ctx),
             }
         }

@@ -96,7 +96,8 @@ pub(crate) struct Room {
     restart_cause: Option<RoomEvent>,
     interrupted_at: Option<Instant>,
     entry_started: Option<Instant>,
-    info: Option<RoomInfo>,
+    /// The entry's reply, kept for its caller until (Connected, Success).
+    info: Option<Box<RoomInfo>>,
     waiter: Option<Reply<RoomInfo>>,
     /// The gate last told to the account: (connected, waiting_restart).
     told: (bool, bool),
@@ -232,7 +233,7 @@ impl Room {
                 // the entry's info is only for its caller: not kept for the room's life
                 let info = self.info.take();
                 if let Some(w) = self.waiter.take() {
-                    let info = info.unwrap_or_else(|| RoomInfo {
+                    let info = info.map(|i| *i).unwrap_or_else(|| RoomInfo {
                         room_id: self.id.to_string(),
                         ..RoomInfo::default()
                     });

@@ -161,7 +161,7 @@ impl Room {
                 entry == RoomEntry::Create,
             ),
         };
-        self.info = info;
+        self.info = info.map(Box::new);
         self.input(RoomInput::EntryOk { created }, ctx);
     }
 
