@@ -600,10 +600,12 @@ mod tests {
 
     #[test]
     fn account_ends_every_room_disconnected_network_disconnected() {
-        for mut m in [entered(RoomEntry::Join), interrupted(), resuming(), {
-            let mut m = started(RoomEntry::Join, false);
-            m
-        }] {
+        for mut m in [
+            entered(RoomEntry::Join),
+            interrupted(),
+            resuming(),
+            started(RoomEntry::Join, false),
+        ] {
             let s = run(&mut m, I::AccountEnded);
             assert_eq!(pair(&s), Some((0, 2)));
             assert_eq!(s.effects, [Remove]);
