@@ -108,7 +108,7 @@ pub(crate) enum FromRoom {
         room: Arc<str>,
         /// The room actor.
         serial: u32,
-        /// In session: room sends may go.
+        /// The room is Connected: room sends may go.
         connected: bool,
         /// Out, waiting for a supervised restart.
         waiting_restart: bool,

@@ -23,7 +23,7 @@ pub(super) struct RoomChild {
     pub serial: u32,
     /// The only strong address of the actor: dropping it lets the actor go.
     pub addr: Addr<Room>,
-    /// In session: room sends may go.
+    /// The room is Connected: room sends may go.
     pub connected: bool,
     /// Out, waiting for a supervised restart.
     pub waiting_restart: bool,

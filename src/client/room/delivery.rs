@@ -22,7 +22,7 @@ impl Room {
         self.with_bot(|bot, h| bot.on_message(h, message));
     }
 
-    /// The room is in session without a catch-up: what was held goes now, in order.
+    /// The room is Connected without a catch-up: what was held goes now, in order.
     pub(super) fn release_held(&mut self, ctx: &mut Context<Self>) {
         for message in self.feed.release() {
             self.on_live(message, ctx);
