@@ -37,6 +37,11 @@ impl Account {
                     let room = message.conv_id.clone();
                     self.push_to_room(&room, ToRoom::Message(message));
                 }
+                // after whatever the room actors were handed before it: the bot hears
+                // messages in socket order across rooms and peers
+                _ if self.rooms_busy => {
+                    self.after_rooms(ctx, move |act, ctx| act.deliver(&message, ctx))
+                }
                 _ => self.deliver(&message, ctx),
             },
             Push::RoomMemberJoined { room_id, members } => {

@@ -78,6 +78,9 @@ pub(crate) struct Account {
     rooms: Vec<RoomChild>,
     /// Numbers the room actors this account starts.
     next_room_serial: u32,
+    /// A push went to a room actor since the last barrier: an account-level delivery waits
+    /// for the rooms first (socket order for the bot).
+    rooms_busy: bool,
     outbox: Outbox<Outgoing>,
     outbox_sweep: Option<SpawnHandle>,
 
@@ -121,6 +124,7 @@ impl Account {
             clock_offset_ms: 0,
             rooms: Vec::new(),
             next_room_serial: 0,
+            rooms_busy: false,
             outbox: Outbox::new(shared.config.outbox_capacity),
             outbox_sweep: None,
             token: None,

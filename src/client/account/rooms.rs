@@ -107,9 +107,10 @@ impl Account {
     }
 
     /// A push for a room this account keeps (others are dropped).
-    pub(super) fn push_to_room(&self, id: &str, msg: ToRoom) {
+    pub(super) fn push_to_room(&mut self, id: &str, msg: ToRoom) {
         if let Some(r) = self.rooms.iter().find(|r| &*r.id == id) {
             r.addr.do_send(msg);
+            self.rooms_busy = true;
         }
     }
 
@@ -196,6 +197,7 @@ impl Account {
             return then(self, ctx);
         }
         let asks: Vec<_> = self.rooms.iter().map(|r| r.addr.send(Barrier)).collect();
+        self.rooms_busy = false;
         let deadline = self.shared.config.timings.request_timeout;
         let all = async move {
             let _ = tokio::time::timeout(deadline, futures_util::future::join_all(asks)).await;
