@@ -6,14 +6,15 @@
 //! # Layout
 //!
 //! - `protocol/`: the wire contract: frames (serde), ZIM enums and error codes. No I/O.
-//! - `session/`: the ZIM state machines as pure code: connection and room transitions, retry
-//!   schedule, disconnect classification, client-side limits. Input -> (state, events,
-//!   effects). No I/O.
+//! - `session/`: the ZIM rules as pure code: connection and room transitions, message feed,
+//!   outbox, token clock, retry schedule and backoff, disconnect classification, client-side
+//!   limits. Input -> (state, events, effects). No I/O.
 //! - `token/`: Token04 encode/verify (GCM and CBC), client-side token checks, token providers.
-//! - `client/`: the actors: fleet (root, admission limiter, registry), account (one per user:
-//!   connection, heartbeats, retries, outbox, tokens, and the rooms it supervises),
-//!   connection (awc upgrade, lean WebSocket transport), token renewal service, events,
-//!   metrics.
+//! - `client/`: the actor tree: fleet (top, arbiters, handles) and its root actor (how
+//!   accounts ended), account/ (one actor per user: link, requests, heartbeats, outbox,
+//!   tokens, connection machine; supervises its rooms), room/ (one supervised actor per room:
+//!   room machine, restart budget, message feed), transport (awc upgrade, lean WebSocket),
+//!   token renewal service, events, metrics.
 //! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
 //! - `server/`: the reference backend: settings, one task per WebSocket session on the
 //!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
@@ -27,6 +28,8 @@
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
 //! - `telemetry.rs`: tracing set-up, human or JSON lines; colour only on a terminal.
+//! - `tls.rs`: the rustls crypto provider, installed once before any awc client (client
+//!   transport, token providers, load-test backend).
 
 pub mod admin;
 pub mod bot;
@@ -39,6 +42,7 @@ pub mod runner;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 pub mod web;
 

@@ -402,10 +402,7 @@ async fn room_messages_sent_during_a_short_outage_reach_the_bot_once_in_order() 
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    zimfleet::clock::unix_ms()
 }
 
 /// Instants of the next `n` (Connected, Success) events.

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use zimfleet::client::renewal::{RenewalNeeded, RenewalOutcome, RenewalSettings, TokenService};
@@ -275,10 +275,7 @@ fn admin_provider(settings: &ServerSettings, handle: &ServerHandle) -> HttpToken
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    zimfleet::clock::unix_secs() as i64
 }
 
 #[actix_rt::test]
@@ -382,10 +379,7 @@ async fn renewal_service_gives_up_on_a_refusing_endpoint_at_the_deadline() {
     let (settings, handle) = reference_server().await;
     let metrics = Arc::new(FleetMetrics::default());
     // Deadline 600 ms from now: expire_at is whole seconds, the margin makes up the rest.
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = zimfleet::clock::unix_ms() as i64;
     let expire_at = now_ms / 1000 + 2;
     let deadline_ms = now_ms + 600;
     let service = TokenService::start_with(

@@ -5,35 +5,62 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ConnectionEvent, ConnectionState, RoomEvent, RoomState};
 
+/// One event of one account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Unix milliseconds.
     pub ts_ms: u64,
+    /// The account's user id.
     pub account: String,
+    /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
+/// What happened, tagged `kind` in JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
+    /// onConnectionStateChanged.
     Connection {
+        /// The new state.
         state: ConnectionState,
+        /// Why.
         event: ConnectionEvent,
+        /// Extended data (`code`, `message` for failures).
         ext: serde_json::Value,
     },
+    /// onRoomStateChanged.
     Room {
+        /// The room.
         room_id: String,
+        /// The new state.
         state: RoomState,
+        /// Why.
         event: RoomEvent,
+        /// Extended data (`code`, `message` for failures).
         ext: serde_json::Value,
     },
     /// onTokenWillExpire.
-    TokenWillExpire { remaining_secs: u64 },
+    TokenWillExpire {
+        /// Seconds left before the token expires.
+        remaining_secs: u64,
+    },
     /// A renewal succeeded; the new expiry in unix seconds.
-    TokenRenewed { expire_at: i64 },
+    TokenRenewed {
+        /// Unix seconds.
+        expire_at: i64,
+    },
     /// A renewal attempt failed (it is retried while time is left).
-    TokenRenewFailed { error: String },
+    TokenRenewFailed {
+        /// The error, as text.
+        error: String,
+    },
     /// A room gave up recovering (restart budget spent, or policy "leave").
-    RoomGaveUp { room_id: String, reason: String },
+    RoomGaveUp {
+        /// The room.
+        room_id: String,
+        /// "restart budget spent" or "recovery policy is leave".
+        reason: String,
+    },
 }

@@ -5,14 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
+use actix::Recipient;
 use tokio::sync::oneshot;
 
-use super::account::{
-    Account, ChaosDrop, ChaosOffline, EnterRoomCmd, GetStatus, LeaveRoomCmd, LogoutCmd,
-    MembersPageCmd, RenewTokenCmd, SendCmd,
-};
-use super::fleet::FleetShared;
+use super::account::messages::{AccountCmd, FromRoom, SendCmd};
+use super::root::EndedStatus;
+use super::shared::FleetShared;
 use super::{AccountStatus, RoomSpec};
 use crate::protocol::{
     ConvType, ErrorCode, Member, MessageSendReply, MessageType, RoomInfo, Secret, ZimError,
@@ -22,7 +20,7 @@ use crate::protocol::{
 #[derive(Clone)]
 pub struct AccountHandle {
     user_id: Arc<str>,
-    addr: Addr<Account>,
+    to: Recipient<AccountCmd>,
     shared: Arc<FleetShared>,
 }
 
@@ -31,14 +29,24 @@ fn not_logged_in() -> ZimError {
 }
 
 impl AccountHandle {
-    pub(crate) fn new(user_id: Arc<str>, addr: Addr<Account>, shared: Arc<FleetShared>) -> Self {
+    pub(crate) fn new(
+        user_id: Arc<str>,
+        to: Recipient<AccountCmd>,
+        shared: Arc<FleetShared>,
+    ) -> Self {
         Self {
             user_id,
-            addr,
+            to,
             shared,
         }
     }
 
+    /// Room actor -> its account (crate-private: rooms report through their handle).
+    pub(crate) fn tell(&self, msg: FromRoom) {
+        self.to.do_send(AccountCmd::Room(msg));
+    }
+
+    /// The account's user id.
     pub fn user_id(&self) -> &str {
         &self.user_id
     }
@@ -50,18 +58,14 @@ impl AccountHandle {
     }
 
     /// Sends `msg` and waits for the answer it carries back on `rx`.
-    async fn call<M, T>(
+    async fn call<T>(
         &self,
-        msg: M,
+        cmd: AccountCmd,
         rx: oneshot::Receiver<Result<T, ZimError>>,
-    ) -> Result<T, ZimError>
-    where
-        M: actix::Message<Result = ()> + Send + 'static,
-        Account: actix::Handler<M>,
-    {
+    ) -> Result<T, ZimError> {
         let deadline = self.backstop();
         let work = async move {
-            self.addr.send(msg).await.map_err(|_| not_logged_in())?;
+            self.to.send(cmd).await.map_err(|_| not_logged_in())?;
             rx.await.map_err(|_| not_logged_in())?
         };
         match tokio::time::timeout(deadline, work).await {
@@ -88,7 +92,7 @@ impl AccountHandle {
             body,
             reply: Some(tx),
         };
-        self.call(cmd, rx).await
+        self.call(AccountCmd::Send(cmd), rx).await
     }
 
     /// Sends a message to a room. While Reconnecting it waits in the outbox; after a terminal
@@ -122,7 +126,7 @@ impl AccountHandle {
             body,
             reply: None,
         };
-        if self.addr.try_send(cmd).is_err() {
+        if self.to.try_send(AccountCmd::Send(cmd)).is_err() {
             self.shared.metrics.messages_send_failed.inc();
             tracing::warn!(account = %self.user_id, "post dropped: account busy or stopped");
         }
@@ -143,13 +147,14 @@ impl AccountHandle {
     /// the entry's error.
     pub async fn enter_room(&self, spec: RoomSpec) -> Result<RoomInfo, ZimError> {
         let (tx, rx) = oneshot::channel();
-        self.call(EnterRoomCmd { spec, reply: tx }, rx).await
+        self.call(AccountCmd::EnterRoom { spec, reply: tx }, rx)
+            .await
     }
 
     /// Leaves a room: (Disconnected, Success).
     pub async fn leave_room(&self, room_id: &str) -> Result<(), ZimError> {
         let (tx, rx) = oneshot::channel();
-        let cmd = LeaveRoomCmd {
+        let cmd = AccountCmd::LeaveRoom {
             room_id: room_id.to_owned(),
             reply: tx,
         };
@@ -162,7 +167,7 @@ impl AccountHandle {
         let mut cursor = None;
         loop {
             let (tx, rx) = oneshot::channel();
-            let cmd = MembersPageCmd {
+            let cmd = AccountCmd::MembersPage {
                 room_id: room_id.to_owned(),
                 cursor: cursor.take(),
                 reply: tx,
@@ -180,21 +185,28 @@ impl AccountHandle {
     /// new expiry in unix seconds.
     pub async fn renew_token(&self, token: Secret) -> Result<i64, ZimError> {
         let (tx, rx) = oneshot::channel();
-        self.call(RenewTokenCmd { token, reply: tx }, rx).await
+        self.call(AccountCmd::RenewToken { token, reply: tx }, rx)
+            .await
     }
 
     /// The account's connection state now.
     pub async fn state(&self) -> Result<AccountStatus, ZimError> {
-        let ask = self.addr.send(GetStatus);
-        match tokio::time::timeout(self.shared.config.timings.request_timeout, ask).await {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(_)) => {
-                // Stopped: the fleet kept the status it ended with.
-                let registry = self.shared.registry.lock().map_err(|_| not_logged_in())?;
-                registry
-                    .get(&*self.user_id)
-                    .and_then(|e| e.ended.clone())
-                    .ok_or_else(not_logged_in)
+        let deadline = self.shared.config.timings.request_timeout;
+        let (tx, rx) = oneshot::channel();
+        let ask = async move {
+            self.to.send(AccountCmd::Status(tx)).await.ok()?;
+            rx.await.ok()
+        };
+        match tokio::time::timeout(deadline, ask).await {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => {
+                // Stopped: the root kept the status it ended with (the account told it
+                // before it stopped, so the answer is there by now).
+                let ask = self.shared.root.send(EndedStatus(self.user_id.clone()));
+                match tokio::time::timeout(deadline, ask).await {
+                    Ok(Ok(Some(status))) => Ok(status),
+                    _ => Err(not_logged_in()),
+                }
             }
             Err(_) => Err(ZimError::new(
                 ErrorCode::TIMEOUT,
@@ -206,19 +218,19 @@ impl AccountHandle {
     /// Chaos: closes this account's socket abruptly; the account sees a lost link and
     /// recovers as usual.
     pub fn chaos_drop(&self) {
-        self.addr.do_send(ChaosDrop);
+        self.to.do_send(AccountCmd::ChaosDrop);
     }
 
     /// Chaos: drops the link and makes every reconnect attempt fail as a network error for
     /// `d` (a real outage as the backend sees it).
     pub fn chaos_offline(&self, d: Duration) {
-        self.addr.do_send(ChaosOffline(d));
+        self.to.do_send(AccountCmd::ChaosOffline(d));
     }
 
     /// Leaves every room and logs out: (Disconnected, Success). Terminal.
     pub async fn logout(&self) -> Result<(), ZimError> {
         let (tx, rx) = oneshot::channel();
-        match self.call(LogoutCmd { reply: tx }, rx).await {
+        match self.call(AccountCmd::Logout { reply: tx }, rx).await {
             // Already ended: logging out is done.
             Err(e) if e.code == ErrorCode::NOT_LOGGED_IN => Ok(()),
             other => other,

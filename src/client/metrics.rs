@@ -12,12 +12,15 @@ use hdrhistogram::Histogram;
 pub struct Counter(AtomicU64);
 
 impl Counter {
+    /// Adds one.
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    /// Adds `n`.
     pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
+    /// The count now.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -55,13 +58,15 @@ impl LatencyHistogram {
 /// Counters and histograms of a fleet.
 #[derive(Debug, Default)]
 pub struct FleetMetrics {
-    /// First logins attempted / succeeded.
+    /// First logins attempted.
     pub logins_attempted: Counter,
+    /// First logins that succeeded.
     pub logins_succeeded: Counter,
     /// Links lost (each (Reconnecting, LoginInterrupted)).
     pub disconnects: Counter,
-    /// Re-logins attempted / succeeded while Reconnecting.
+    /// Re-logins attempted while Reconnecting.
     pub relogins_attempted: Counter,
+    /// Re-logins that succeeded.
     pub relogins_succeeded: Counter,
     /// Time from Reconnecting to Connected.
     pub reconnect_time: LatencyHistogram,
@@ -72,8 +77,11 @@ pub struct FleetMetrics {
     /// Room recoveries after T2: still a member / rejoined after ConnectTimeout / recreated or
     /// entered after RoomNotExist / gave up.
     pub room_recovered_member: Counter,
+    /// Rooms rejoined after ConnectTimeout.
     pub room_recovered_after_timeout: Counter,
+    /// Rooms recreated or entered again after RoomNotExist.
     pub room_recovered_after_not_exist: Counter,
+    /// Rooms that gave up recovering.
     pub room_recovery_gave_up: Counter,
     /// Time from a room's (Connecting, NetworkInterrupted) back to (Connected, Success).
     pub room_recovery_time: LatencyHistogram,
@@ -83,18 +91,32 @@ pub struct FleetMetrics {
     /// server refused (counted by the account); `renewals_gave_up` counts accounts whose
     /// renewal ran out of time.
     pub renewals_ok: Counter,
+    /// Failed renewal attempts (see `renewals_ok`).
     pub renewals_failed: Counter,
+    /// Accounts whose renewal ran out of time.
     pub renewals_gave_up: Counter,
-    /// Messages sent (acknowledged by the server) / failed / received by bots.
+    /// Messages sent (acknowledged by the server).
     pub messages_sent: Counter,
+    /// Sends that failed.
     pub messages_send_failed: Counter,
+    /// Messages received by bots.
     pub messages_received: Counter,
-    /// Accounts ended by cause.
+    /// Accounts ended by a kickout.
     pub kicked_out: Counter,
+    /// Accounts ended by token expiry.
     pub token_expired: Counter,
+    /// Accounts ended as unregistered.
     pub unregistered: Counter,
+    /// Accounts whose login was refused.
     pub login_rejected: Counter,
+    /// Accounts that logged out.
     pub logged_out: Counter,
     /// Bot handler panics caught.
     pub handler_panics: Counter,
+    /// Room actors started / stopped for good (equal when no room actor is alive).
+    pub room_actors_started: Counter,
+    /// Room actors stopped for good.
+    pub room_actors_stopped: Counter,
+    /// Supervised restarts of room actors (T2 ConnectTimeout / RoomNotExist recoveries).
+    pub room_restarts: Counter,
 }

@@ -43,15 +43,20 @@ pub enum ConnEffect {
 /// A pair to emit, with its extended data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnEmit {
+    /// The new state.
     pub state: ConnectionState,
+    /// Why.
     pub event: ConnectionEvent,
+    /// Extended data (`code`, `message`, `reason`).
     pub ext: serde_json::Value,
 }
 
 /// The result of one input.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnStep {
+    /// The pair to emit, if any.
     pub emit: Option<ConnEmit>,
+    /// What the actor must do, in order.
     pub effects: Vec<ConnEffect>,
     /// Set when this step ended the account: why.
     pub ended: Option<DisconnectCause>,
@@ -80,15 +85,19 @@ impl Default for ConnectionMachine {
 }
 
 impl ConnectionMachine {
+    /// The state now.
     pub fn state(&self) -> ConnectionState {
         self.state
     }
+    /// The event of the last change.
     pub fn last_event(&self) -> ConnectionEvent {
         self.last_event
     }
+    /// Whether the account ended for good.
     pub fn is_terminal(&self) -> bool {
         self.terminal
     }
+    /// Whether the account is Connected.
     pub fn is_connected(&self) -> bool {
         self.state == ConnectionState::Connected
     }

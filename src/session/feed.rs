@@ -1,11 +1,11 @@
 //! The message feed of one room: every room message reaches the bot once and in seq order
-//! (docs/zim-semantics.md, "Room messages"). Pure code: the room actor hands it what arrives
+//! (docs/zim-semantics.md section 7). Pure code: the room actor hands it what arrives
 //! (live pushes, history pages) and carries out what it answers (deliver, fetch a page).
 //!
 //! - Seqs are per room and start at 1; a message whose seq is at or below the last one
 //!   delivered was seen already and is dropped.
-//! - While the room is not in session, or while a catch-up runs, live messages are held
-//!   (at most [`HELD_MAX`]); they are released in seq order when the catch-up ends.
+//! - While the room is not Connected, or while a catch-up runs, live messages are held
+//!   (at most [`HELD_MAX`](crate::session::feed::HELD_MAX)); they are released in seq order when the catch-up ends.
 //! - A gap (seq above last + 1) holds the message and starts a catch-up: `room_history`
 //!   after the last seq, page by page until a page says it is complete.
 //! - Until something was delivered, history older than the baseline (the moment the room was
@@ -15,7 +15,7 @@
 
 use crate::protocol::{ChatMessage, RoomHistoryReply};
 
-/// Most live messages held while a room catches up or waits to be back in session.
+/// Most live messages held while a room catches up or waits to be Connected again.
 pub const HELD_MAX: usize = 512;
 
 /// What to do with a live message.
@@ -25,7 +25,7 @@ pub enum Live {
     Deliver(ChatMessage),
     /// Seen already (or the held buffer is full): nothing to do.
     Dropped,
-    /// Kept back; it is delivered when the room is in session and caught up.
+    /// Kept back; it is delivered when the room is Connected and caught up.
     Held,
     /// A gap: the message is held and a catch-up must fetch `room_history` after this seq.
     CatchUp {
@@ -92,15 +92,15 @@ impl Feed {
         self.catching_up = false;
     }
 
-    /// A live room message; `in_session`: the room is connected.
-    pub fn live(&mut self, message: ChatMessage, in_session: bool) -> Live {
+    /// A live room message; `connected`: the room is Connected.
+    pub fn live(&mut self, message: ChatMessage, connected: bool) -> Live {
         let Some(seq) = message.seq else {
             return Live::Deliver(message);
         };
         if seq <= self.last_seq {
             return Live::Dropped;
         }
-        if self.catching_up || !in_session {
+        if self.catching_up || !connected {
             return if self.hold(message) {
                 Live::Held
             } else {
@@ -124,7 +124,7 @@ impl Feed {
         self.last_seq
     }
 
-    /// The room is in session without a catch-up: held messages go through
+    /// The room is Connected without a catch-up: held messages go through
     /// [`Feed::live`] again, in seq order.
     pub fn release(&mut self) -> Vec<ChatMessage> {
         let mut held = std::mem::take(&mut self.held);

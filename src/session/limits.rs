@@ -23,6 +23,7 @@ impl Default for RequestShaper {
 }
 
 impl RequestShaper {
+    /// Bucket size.
     pub const CAPACITY: f32 = 50.0;
     /// 5 per 100 ms.
     pub const REFILL_PER_SEC: f32 = 50.0;
@@ -54,6 +55,7 @@ pub struct ConversationPacer {
 }
 
 impl ConversationPacer {
+    /// Least time between two messages of one conversation.
     pub const MIN_GAP: Duration = Duration::from_millis(100);
 
     /// Records a send to `conv` (room id or `@user`) at `now`, or answers 6000004.
@@ -81,8 +83,10 @@ pub struct RenewPacer {
 }
 
 impl RenewPacer {
+    /// Least time between two renewToken calls.
     pub const MIN_GAP: Duration = Duration::from_millis(500);
 
+    /// Ok, or 6000004 when called again too soon.
     pub fn check(&mut self, now: Instant) -> Result<(), ZimError> {
         if self
             .last

@@ -12,14 +12,25 @@
 //!
 //! Each machine takes an input and returns the pair to emit (with its extended data) and the
 //! effects the actor carries out; every row of the ZIM tables is a unit test beside it.
+#![warn(missing_docs)]
 
+/// Every disconnect cause: transient or terminal.
 pub mod classify;
+/// The account's connection machine.
 pub mod connection;
+/// A room's message feed.
 pub mod feed;
+/// Client-side frequency limits.
 pub mod limits;
+/// Sends waiting for the connection and their room.
 pub mod outbox;
+/// How a room is entered and recovers.
+pub mod policy;
+/// The reconnect schedule, the restart budget, the backoff helpers.
 pub mod retry;
+/// The room machine.
 pub mod room;
+/// The token clock.
 pub mod token_clock;
 
 pub use classify::{DisconnectCause, Disposition};

@@ -1,6 +1,6 @@
 //! The outbox of one account: sends that wait for the account (and, for a room the account
-//! keeps, for that room) to be connected (docs/zim-semantics.md, "Sending while not
-//! connected"). Pure code, generic over what a send carries; the account actor owns one.
+//! keeps, for that room) to be connected (docs/zim-semantics.md section 7). Pure code,
+//! generic over what a send carries; the account actor owns one.
 //!
 //! - Bounded: a full outbox refuses the send (the caller answers a network error).
 //! - Order: sends go in the order they were made; one that must wait does not stop a send

@@ -10,8 +10,11 @@ use rand::Rng;
 /// forever; every delay jittered by +-`jitter` (a fraction, 0.2 = 20 %).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryConfig {
+    /// The first delay is random in this range.
     pub first: (Duration, Duration),
+    /// The delays after it; the last repeats forever.
     pub steps: Vec<Duration>,
+    /// Jitter of each step, a fraction (0.2 = +-20 %).
     pub jitter: f64,
     /// Give up after this long Reconnecting: (Disconnected, LoginTimeout). None = forever.
     pub give_up_after: Option<Duration>,
@@ -63,9 +66,11 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         d
     }
+    /// Retries so far in this outage.
     pub fn attempts(&self) -> u32 {
         self.attempt
     }
+    /// A login succeeded: the next outage starts the schedule over.
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
@@ -90,6 +95,7 @@ pub enum RestartVerdict {
 impl RestartBudget {
     /// First restart delay; it doubles with each restart inside the window.
     pub const BASE_DELAY: Duration = Duration::from_millis(200);
+    /// Longest restart delay.
     pub const MAX_DELAY: Duration = Duration::from_secs(30);
 
     /// Records a restart request at `now` and says whether (and when) it may happen.
@@ -106,15 +112,18 @@ impl RestartBudget {
         }
         let n = self.recent.len() as u32;
         self.recent.push_back(now);
-        RestartVerdict::After(
-            Self::BASE_DELAY
-                .saturating_mul(1u32 << n.min(16))
-                .min(Self::MAX_DELAY),
-        )
+        RestartVerdict::After(doubling(Self::BASE_DELAY, n, Self::MAX_DELAY))
     }
 }
 
-/// Delay with +-`fraction` jitter (restarts, admission waits).
+/// The crate's backoff: `first` doubled `n` times, at most `max` (jitter it with
+/// [`jittered`]). Used by room restarts and token renewals; reconnects follow
+/// [`RetryConfig`]'s schedule.
+pub fn doubling(first: Duration, n: u32, max: Duration) -> Duration {
+    first.saturating_mul(1u32 << n.min(16)).min(max)
+}
+
+/// Delay with +-`fraction` jitter (restarts, renewals, admission waits).
 pub fn jittered(d: Duration, fraction: f64, rng: &mut impl Rng) -> Duration {
     let f = fraction.clamp(0.0, 1.0);
     if f == 0.0 {
@@ -184,6 +193,20 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         let ms: Vec<u128> = (0..5).map(|a| cfg.delay(a, &mut rng).as_millis()).collect();
         assert_eq!(ms, [10, 20, 40, 40, 40]);
+    }
+
+    #[test]
+    fn doubling_doubles_and_caps() {
+        let ms = Duration::from_millis;
+        let got: Vec<u128> = [0, 1, 2, 3, 4, 40]
+            .iter()
+            .map(|n| doubling(ms(100), *n, ms(1000)).as_millis())
+            .collect();
+        assert_eq!(got, [100, 200, 400, 800, 1000, 1000]);
+        let mut rng = StdRng::seed_from_u64(3);
+        assert_eq!(jittered(ms(100), 0.0, &mut rng), ms(100));
+        let j = jittered(ms(100), 0.2, &mut rng);
+        assert!(j >= ms(80) && j <= ms(120), "{j:?}");
     }
 
     #[test]

@@ -1,93 +1,27 @@
 //! The room state machine (docs/zim-semantics.md section 3) as pure code, with T0/T1/T2 and the
 //! recovery policy applied after T2.
 
-use std::time::Duration;
-
+pub use super::policy::{OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RoomEntry};
 use crate::protocol::{ErrorCode, RoomEvent, RoomKickoutReason, RoomState};
-
-/// How a room is entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomEntry {
-    Create,
-    Join,
-    Enter,
-}
-
-/// What a room does after T2 says ConnectTimeout (membership expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnConnectTimeout {
-    Join,
-    Enter,
-    Leave,
-}
-
-/// What a room does after T2 says RoomNotExist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnRoomNotExist {
-    Create,
-    Enter,
-    Leave,
-}
-
-/// Room recovery policy (defaults: ConnectTimeout -> join, RoomNotExist -> enter; at most 5
-/// restarts in 60 s, then the room stays out and the bot is told).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPolicy {
-    pub on_connect_timeout: OnConnectTimeout,
-    pub on_room_not_exist: OnRoomNotExist,
-    pub max_restarts: u32,
-    pub restart_window: Duration,
-}
-
-impl Default for RecoveryPolicy {
-    fn default() -> Self {
-        Self {
-            on_connect_timeout: OnConnectTimeout::Join,
-            on_room_not_exist: OnRoomNotExist::Enter,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RecoveryPolicy {
-    /// The restart the policy calls for after `event`, or None to stay out.
-    pub fn recovery_for(&self, event: RoomEvent) -> Option<RoomEntry> {
-        match event {
-            RoomEvent::ConnectTimeout | RoomEvent::NetworkDisconnected => {
-                match self.on_connect_timeout {
-                    OnConnectTimeout::Join => Some(RoomEntry::Join),
-                    OnConnectTimeout::Enter => Some(RoomEntry::Enter),
-                    OnConnectTimeout::Leave => None,
-                }
-            }
-            RoomEvent::RoomNotExist => match self.on_room_not_exist {
-                OnRoomNotExist::Create => Some(RoomEntry::Create),
-                OnRoomNotExist::Enter => Some(RoomEntry::Enter),
-                OnRoomNotExist::Leave => None,
-            },
-            _ => None,
-        }
-    }
-}
 
 /// What happened to the room (or to its account).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomInput {
     /// createRoom / joinRoom / enterRoom called; `recovery` when the supervisor restarts it.
     Start {
+        /// Which entry call.
         entry: RoomEntry,
+        /// A supervised restart (catch up on messages when connected).
         recovery: bool,
     },
     /// The entry reply was a success (`created`: enter made a new room).
     EntryOk {
+        /// enterRoom made a new room (or createRoom did).
         created: bool,
     },
     /// The entry failed with this code (6000105 for a timeout).
     EntryFailed(ErrorCode),
+    /// A room heartbeat was answered: still a member.
     HeartbeatOk,
     /// A room heartbeat failed with this code (6000105 for a timeout).
     HeartbeatFailed(ErrorCode),
@@ -97,7 +31,9 @@ pub enum RoomInput {
     AccountConnected,
     /// The account ended terminally.
     AccountEnded,
+    /// The server removed us from the room (room_kickout).
     Kickout(RoomKickoutReason),
+    /// leaveRoom succeeded.
     LeaveOk,
 }
 
@@ -139,14 +75,20 @@ enum Phase {
 /// A pair to emit, with its extended data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomEmit {
+    /// The new state.
     pub state: RoomState,
+    /// Why.
     pub event: RoomEvent,
+    /// Extended data (`code`, `message`).
     pub ext: serde_json::Value,
 }
 
+/// What one input did: the pair to emit and the effects to carry out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RoomStep {
+    /// The pair to emit, if any.
     pub emit: Option<RoomEmit>,
+    /// What the actor must do, in order.
     pub effects: Vec<RoomEffect>,
 }
 
@@ -172,9 +114,11 @@ impl Default for RoomMachine {
 }
 
 impl RoomMachine {
+    /// The state now.
     pub fn state(&self) -> RoomState {
         self.state
     }
+    /// The event of the last change.
     pub fn last_event(&self) -> RoomEvent {
         self.last_event
     }
@@ -193,9 +137,11 @@ impl RoomMachine {
             _ => None,
         }
     }
+    /// Whether the room is out of session (new, ended, or waiting for a restart).
     pub fn is_out(&self) -> bool {
         self.phase == Phase::Out
     }
+    /// Whether the room is in session (Connected).
     pub fn is_connected(&self) -> bool {
         self.phase == Phase::Active
     }
@@ -243,109 +189,164 @@ impl RoomMachine {
     /// Feeds one input; `policy` decides recovery after T2.
     pub fn step(&mut self, input: RoomInput, policy: &RecoveryPolicy) -> RoomStep {
         use Phase as P;
-        use RoomEffect::*;
-        use RoomEvent as E;
         use RoomInput as I;
-        use RoomState as S;
-        let none = RoomStep::default;
         match (self.phase, input) {
-            (P::Out, I::Start { entry, recovery }) => {
-                self.phase = P::Entering(entry);
-                self.recovery = recovery;
-                let event = match entry {
-                    RoomEntry::Create => E::ActiveCreate,
-                    RoomEntry::Join | RoomEntry::Enter => E::ActiveEnter,
-                };
-                let mut effects = vec![SendEntry(entry)];
-                if entry == RoomEntry::Create {
-                    effects.push(ResetSeq);
-                }
-                RoomStep {
-                    emit: self.emit(S::Connecting, event, serde_json::json!({})),
-                    effects,
-                }
+            (P::Out, I::Start { entry, recovery }) => self.start(entry, recovery),
+            (P::Entering(entry), I::EntryOk { .. } | I::EntryFailed(_)) => {
+                self.entry_answered(entry, input, policy)
             }
-            (P::Entering(_), I::EntryOk { created }) => {
-                self.phase = P::Confirming;
-                let mut effects = vec![SendHeartbeat];
-                if created {
-                    effects.push(ResetSeq);
-                }
-                RoomStep {
-                    emit: None,
-                    effects,
-                }
+            (_, I::AccountReconnecting | I::AccountConnected | I::AccountEnded) => {
+                self.account_changed(input)
             }
+            (_, I::HeartbeatOk | I::HeartbeatFailed(_)) => self.heartbeat_answered(input, policy),
+            (P::Out | P::Entering(_), I::Kickout(_)) => RoomStep::default(),
+            (_, I::Kickout(reason)) => match reason {
+                RoomKickoutReason::RoomDestroyed => {
+                    self.lost(RoomEvent::RoomNotExist, None, policy)
+                }
+                RoomKickoutReason::OtherDevice => {
+                    self.ended(RoomEvent::KickedOutByOtherDevice, None)
+                }
+                _ => self.ended(RoomEvent::KickedOut, None),
+            },
+            (P::Out, I::LeaveOk) => RoomStep::default(),
+            (_, I::LeaveOk) => self.ended(RoomEvent::Success, None),
+            _ => RoomStep::default(),
+        }
+    }
+
+    /// createRoom / joinRoom / enterRoom called.
+    fn start(&mut self, entry: RoomEntry, recovery: bool) -> RoomStep {
+        self.phase = Phase::Entering(entry);
+        self.recovery = recovery;
+        let event = match entry {
+            RoomEntry::Create => RoomEvent::ActiveCreate,
+            RoomEntry::Join | RoomEntry::Enter => RoomEvent::ActiveEnter,
+        };
+        let mut effects = vec![RoomEffect::SendEntry(entry)];
+        if entry == RoomEntry::Create {
+            effects.push(RoomEffect::ResetSeq);
+        }
+        RoomStep {
+            emit: self.emit(RoomState::Connecting, event, serde_json::json!({})),
+            effects,
+        }
+    }
+
+    /// The entry's reply (`EntryOk` or `EntryFailed`) while entering with `entry`.
+    fn entry_answered(
+        &mut self,
+        entry: RoomEntry,
+        input: RoomInput,
+        policy: &RecoveryPolicy,
+    ) -> RoomStep {
+        use RoomEvent as E;
+        let code = match input {
             // A join sent again after a lost link finds us in already: that is success.
-            (P::Entering(RoomEntry::Join), I::EntryFailed(ErrorCode::ALREADY_IN_ROOM)) => {
-                self.step(I::EntryOk { created: false }, policy)
+            RoomInput::EntryFailed(ErrorCode::ALREADY_IN_ROOM) if entry == RoomEntry::Join => None,
+            RoomInput::EntryFailed(code) => Some(code),
+            _ => None,
+        };
+        let Some(code) = code else {
+            self.phase = Phase::Confirming;
+            let mut effects = vec![RoomEffect::SendHeartbeat];
+            if input == (RoomInput::EntryOk { created: true }) {
+                effects.push(RoomEffect::ResetSeq);
             }
-            (P::Entering(entry), I::EntryFailed(code)) => {
-                let event = match (entry, code) {
-                    (RoomEntry::Create, _) => E::CreateFailed,
-                    (_, ErrorCode::ROOM_NOT_EXIST) => E::RoomNotExist,
-                    (_, ErrorCode::TIMEOUT | ErrorCode::NETWORK_ERROR) => E::NetworkDisconnected,
-                    _ => E::EnterFailed,
-                };
-                // A restart that fails on a lost room or a timeout goes on by the policy
-                // (bounded by the supervisor's budget); any other failure ends the room.
-                if self.recovery && matches!(event, E::RoomNotExist | E::NetworkDisconnected) {
-                    self.lost(event, Some(code), policy)
-                } else {
-                    self.ended(event, Some(code))
-                }
-            }
-            (P::Confirming | P::Resuming, I::HeartbeatOk) => {
+            return RoomStep {
+                emit: None,
+                effects,
+            };
+        };
+        let event = match (entry, code) {
+            (RoomEntry::Create, _) => E::CreateFailed,
+            (_, ErrorCode::ROOM_NOT_EXIST) => E::RoomNotExist,
+            (_, ErrorCode::TIMEOUT | ErrorCode::NETWORK_ERROR) => E::NetworkDisconnected,
+            _ => E::EnterFailed,
+        };
+        // A restart that fails on a lost room or a timeout goes on by the policy (bounded by
+        // the supervisor's budget); any other failure ends the room.
+        if self.recovery && matches!(event, E::RoomNotExist | E::NetworkDisconnected) {
+            self.lost(event, Some(code), policy)
+        } else {
+            self.ended(event, Some(code))
+        }
+    }
+
+    /// A room heartbeat's answer.
+    fn heartbeat_answered(&mut self, input: RoomInput, policy: &RecoveryPolicy) -> RoomStep {
+        use Phase as P;
+        match (self.phase, input) {
+            (P::Confirming | P::Resuming, RoomInput::HeartbeatOk) => {
                 self.phase = P::Active;
-                let catch_up = self.recovery || self.last_event == E::NetworkInterrupted;
+                let catch_up = self.recovery || self.last_event == RoomEvent::NetworkInterrupted;
                 self.recovery = false;
                 RoomStep {
-                    emit: self.emit(S::Connected, E::Success, serde_json::json!({})),
-                    effects: if catch_up { vec![CatchUp] } else { vec![] },
+                    emit: self.emit(
+                        RoomState::Connected,
+                        RoomEvent::Success,
+                        serde_json::json!({}),
+                    ),
+                    effects: if catch_up {
+                        vec![RoomEffect::CatchUp]
+                    } else {
+                        vec![]
+                    },
                 }
             }
-            (P::Confirming | P::Resuming | P::Active, I::HeartbeatFailed(code)) => match code {
-                ErrorCode::NOT_IN_ROOM => self.lost(E::ConnectTimeout, Some(code), policy),
-                ErrorCode::ROOM_NOT_EXIST => self.lost(E::RoomNotExist, Some(code), policy),
-                // a timeout or a server hiccup: the next heartbeat tells
-                _ => none(),
-            },
+            (P::Confirming | P::Resuming | P::Active, RoomInput::HeartbeatFailed(code)) => {
+                match code {
+                    ErrorCode::NOT_IN_ROOM => {
+                        self.lost(RoomEvent::ConnectTimeout, Some(code), policy)
+                    }
+                    ErrorCode::ROOM_NOT_EXIST => {
+                        self.lost(RoomEvent::RoomNotExist, Some(code), policy)
+                    }
+                    // a timeout or a server hiccup: the next heartbeat tells
+                    _ => RoomStep::default(),
+                }
+            }
+            _ => RoomStep::default(),
+        }
+    }
+
+    /// T0, T1, or the account's end.
+    fn account_changed(&mut self, input: RoomInput) -> RoomStep {
+        use Phase as P;
+        use RoomInput as I;
+        match (self.phase, input) {
             (P::Confirming | P::Active, I::AccountReconnecting) => {
                 self.phase = P::Interrupted;
                 RoomStep {
-                    emit: self.emit(S::Connecting, E::NetworkInterrupted, serde_json::json!({})),
+                    emit: self.emit(
+                        RoomState::Connecting,
+                        RoomEvent::NetworkInterrupted,
+                        serde_json::json!({}),
+                    ),
                     effects: vec![],
                 }
             }
             // The heartbeat of T1 was lost with the link: wait for the next T1.
             (P::Resuming, I::AccountReconnecting) => {
                 self.phase = P::Interrupted;
-                none()
+                RoomStep::default()
             }
             (P::Interrupted, I::AccountConnected) => {
                 self.phase = P::Resuming;
                 RoomStep {
                     emit: None,
-                    effects: vec![SendHeartbeat],
+                    effects: vec![RoomEffect::SendHeartbeat],
                 }
             }
             // The entry request was lost with the link: send it again (join treats
             // "already in the room" as success, enter is idempotent).
             (P::Entering(entry), I::AccountConnected) => RoomStep {
                 emit: None,
-                effects: vec![SendEntry(entry)],
+                effects: vec![RoomEffect::SendEntry(entry)],
             },
-            (P::Out, I::AccountEnded) => none(),
-            (_, I::AccountEnded) => self.ended(E::NetworkDisconnected, None),
-            (P::Out | P::Entering(_), I::Kickout(_)) => none(),
-            (_, I::Kickout(reason)) => match reason {
-                RoomKickoutReason::RoomDestroyed => self.lost(E::RoomNotExist, None, policy),
-                RoomKickoutReason::OtherDevice => self.ended(E::KickedOutByOtherDevice, None),
-                _ => self.ended(E::KickedOut, None),
-            },
-            (P::Out, I::LeaveOk) => none(),
-            (_, I::LeaveOk) => self.ended(E::Success, None),
-            _ => none(),
+            (P::Out, I::AccountEnded) => RoomStep::default(),
+            (_, I::AccountEnded) => self.ended(RoomEvent::NetworkDisconnected, None),
+            _ => RoomStep::default(),
         }
     }
 }
@@ -377,15 +378,14 @@ mod tests {
         m.step(input, &policy())
     }
 
-    fn entered(entry: RoomEntry) -> RoomMachine {
+    fn started(entry: RoomEntry, recovery: bool) -> RoomMachine {
         let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry,
-                recovery: false,
-            },
-        );
+        run(&mut m, I::Start { entry, recovery });
+        m
+    }
+
+    fn entered(entry: RoomEntry) -> RoomMachine {
+        let mut m = started(entry, false);
         run(&mut m, I::EntryOk { created: false });
         run(&mut m, I::HeartbeatOk);
         assert!(m.is_connected());
@@ -437,14 +437,7 @@ mod tests {
     #[test]
     fn accepted_and_first_heartbeat_answered_is_connected_success() {
         for entry in [RoomEntry::Create, RoomEntry::Join, RoomEntry::Enter] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry,
-                    recovery: false,
-                },
-            );
+            let mut m = started(entry, false);
             let s = run(&mut m, I::EntryOk { created: false });
             assert_eq!(pair(&s), None, "no pair before the heartbeat is answered");
             assert_eq!(s.effects, [SendHeartbeat]);
@@ -452,14 +445,7 @@ mod tests {
             assert_eq!(pair(&s), Some((2, 0)));
             assert_eq!(s.effects, [], "a first entry fetches no history");
         }
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Enter,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Enter, false);
         assert_eq!(
             run(&mut m, I::EntryOk { created: true }).effects,
             [SendHeartbeat, ResetSeq]
@@ -468,14 +454,7 @@ mod tests {
 
     #[test]
     fn create_fails_is_disconnected_create_failed() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Create,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Create, false);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ROOM_ALREADY_EXISTS));
         assert_eq!(pair(&s), Some((0, 5)));
         assert_eq!(s.effects, [Remove]);
@@ -490,14 +469,7 @@ mod tests {
             (ErrorCode::ROOM_LIMIT, (0, 7)),
             (ErrorCode::SERVER_INTERNAL, (0, 7)),
         ] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry: RoomEntry::Join,
-                    recovery: false,
-                },
-            );
+            let mut m = started(RoomEntry::Join, false);
             let s = run(&mut m, I::EntryFailed(code));
             assert_eq!(pair(&s), Some(want), "{code:?}");
             assert_eq!(s.effects, [Remove]);
@@ -516,14 +488,7 @@ mod tests {
             "no room heartbeat while the account is down"
         );
         // a room that had not been confirmed yet is interrupted too
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Join, false);
         run(&mut m, I::EntryOk { created: false });
         assert_eq!(pair(&run(&mut m, I::AccountReconnecting)), Some((1, 1)));
     }
@@ -618,14 +583,7 @@ mod tests {
 
     #[test]
     fn a_failing_restart_goes_on_by_the_policy() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: true,
-            },
-        );
+        let mut m = started(RoomEntry::Join, true);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ROOM_NOT_EXIST));
         assert_eq!(pair(&s), Some((0, 3)));
         assert_eq!(s.effects, [ResetSeq, Restart(RoomEntry::Enter)]);
@@ -633,14 +591,7 @@ mod tests {
 
     #[test]
     fn an_entry_lost_with_the_link_is_sent_again_on_t1() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: false,
-            },
-        );
+        let mut m = started(RoomEntry::Join, false);
         assert_eq!(run(&mut m, I::AccountReconnecting), RoomStep::default());
         let s = run(&mut m, I::AccountConnected);
         assert_eq!(s.effects, [SendEntry(RoomEntry::Join)]);
@@ -649,17 +600,12 @@ mod tests {
 
     #[test]
     fn account_ends_every_room_disconnected_network_disconnected() {
-        for mut m in [entered(RoomEntry::Join), interrupted(), resuming(), {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry: RoomEntry::Join,
-                    recovery: false,
-                },
-            );
-            m
-        }] {
+        for mut m in [
+            entered(RoomEntry::Join),
+            interrupted(),
+            resuming(),
+            started(RoomEntry::Join, false),
+        ] {
             let s = run(&mut m, I::AccountEnded);
             assert_eq!(pair(&s), Some((0, 2)));
             assert_eq!(s.effects, [Remove]);
@@ -700,27 +646,13 @@ mod tests {
 
     #[test]
     fn already_in_the_room_after_a_rejoin_is_success_for_join_only() {
-        let mut m = RoomMachine::default();
-        run(
-            &mut m,
-            I::Start {
-                entry: RoomEntry::Join,
-                recovery: true,
-            },
-        );
+        let mut m = started(RoomEntry::Join, true);
         let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
         assert_eq!((pair(&s), s.effects), (None, vec![SendHeartbeat]));
         let s = run(&mut m, I::HeartbeatOk);
         assert_eq!(pair(&s), Some((2, 0)));
         for entry in [RoomEntry::Enter, RoomEntry::Create] {
-            let mut m = RoomMachine::default();
-            run(
-                &mut m,
-                I::Start {
-                    entry,
-                    recovery: false,
-                },
-            );
+            let mut m = started(entry, false);
             let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
             assert_eq!(s.effects, [Remove], "{entry:?}");
         }

@@ -1,4 +1,4 @@
-//! The token clock of one account (docs/zim-semantics.md, "Tokens"): when to warn
+//! The token clock of one account (docs/zim-semantics.md section 4): when to warn
 //! (onTokenWillExpire, `renew_ahead` before expiry, once per expiry), when to end without a
 //! renewal (`expire_margin` before expiry: (Disconnected, TokenExpired)), and which token a
 //! re-login carries. Pure arithmetic over Unix milliseconds passed in; the account actor owns

@@ -8,7 +8,7 @@
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 
@@ -18,10 +18,12 @@ use crate::token::token04::{self, ClientTokenLimits, TokenError};
 /// Arguments of `zimfleet token`.
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
+    /// What to do.
     #[command(subcommand)]
     pub command: TokenCommand,
 }
 
+/// The subcommands of `zimfleet token`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {
     /// Mint a Token04 (AES-GCM) for a user and print it.
@@ -35,6 +37,7 @@ pub enum TokenCommand {
         /// Lifetime in seconds (a ZIM client accepts 30 s to 24 days).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Where the server secret comes from.
         #[command(flatten)]
         secret: SecretSource,
     },
@@ -50,6 +53,7 @@ pub enum TokenCommand {
     Verify {
         /// The token, or `-` to read it from standard input.
         token: String,
+        /// Where the server secret comes from.
         #[command(flatten)]
         secret: SecretSource,
         /// One JSON object instead of text.
@@ -73,19 +77,27 @@ pub struct SecretSource {
 /// Why `zimfleet token` refused its input.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCliError {
+    /// The environment variable named for the secret is not set.
     #[error("environment variable {0} is not set or empty (export the server secret there, or use --secret-file)")]
     SecretEnvMissing(String),
+    /// The secret file could not be read.
     #[error("cannot read the secret file {path}: {source}")]
     SecretFile {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// Standard input could not be read.
     #[error("cannot read the token from standard input: {0}")]
     Stdin(std::io::Error),
+    /// The user id breaks the id rules.
     #[error("invalid user id {0:?}: 1 to 32 letters, digits or !#$%&()+-:;<=.>?@[]^_{{}}|~")]
     InvalidUser(String),
+    /// The lifetime is out of range.
     #[error("--ttl must be 1 to {MAX_TTL_SECS} seconds, got {0}")]
     Ttl(u64),
+    /// The token could not be made or read.
     #[error("{0} ({code})", code = .0.code().number())]
     Token(#[from] TokenError),
 }
@@ -93,6 +105,7 @@ pub enum TokenCliError {
 /// Ten years: anything longer is a typo.
 const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
+/// Runs `zimfleet token`; the exit code says how it went.
 pub fn main(args: TokenArgs) -> ExitCode {
     match run(args.command) {
         Ok(output) => {
@@ -316,11 +329,9 @@ fn describe_time(unix: i64) -> String {
     format!("{unix} ({when}, {relative})")
 }
 
+/// Unix seconds now, from the crate's one clock.
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

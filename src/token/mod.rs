@@ -1,7 +1,11 @@
 //! Tokens: Token04 encode/verify (GCM and CBC), client-side checks, token providers.
+#![warn(missing_docs)]
 
+/// `zimfleet token`: mint, inspect, verify.
 pub mod cli;
+/// Where tokens come from: static, generated, an HTTP endpoint.
 pub mod provider;
+/// Token04 encode and verify, client-side checks.
 pub mod token04;
 
 pub use provider::{GeneratedToken, HttpTokenProvider, StaticToken};

@@ -38,8 +38,11 @@ impl TokenProvider for StaticToken {
 /// 6000001; check it once with [`GeneratedToken::new`].
 #[derive(Debug, Clone)]
 pub struct GeneratedToken {
+    /// The application id the tokens are for.
     pub app_id: u32,
+    /// The 32-character server secret.
     pub server_secret: Secret,
+    /// Lifetime of each token, seconds.
     pub ttl_secs: u64,
 }
 
@@ -85,8 +88,11 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// roots).
 #[derive(Debug, Clone)]
 pub struct HttpTokenProvider {
+    /// The token endpoint (`http://` or `https://`).
     pub url: String,
+    /// Sent as `Authorization: Bearer`, when set.
     pub bearer: Option<Secret>,
+    /// Lifetime asked for, seconds (the endpoint decides when unset).
     pub ttl_secs: Option<u64>,
     /// Deadline of one whole call: connect, request, reply body.
     pub timeout: Duration,
@@ -127,7 +133,7 @@ fn http_client() -> awc::Client {
     HTTP_CLIENT.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
-                crate::client::tls::install_crypto_provider();
+                crate::tls::install_crypto_provider();
                 awc::Client::builder()
                     .max_http_version(awc::http::Version::HTTP_11)
                     .disable_redirects()

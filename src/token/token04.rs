@@ -1,4 +1,4 @@
-//! Token04: the ZEGO token format (ZIM-SEMANTICS.md section 4).
+//! Token04: the ZEGO token format (docs/zim-semantics.md section 4).
 //!
 //! `"04"` + standard base64 (with padding) of, all integers big-endian:
 //! - GCM (current): `expire i64 | nonce_len u16 (12) | nonce | ct_len u16 | ciphertext+tag | mode u8 (1)`
@@ -8,7 +8,8 @@
 //! JSON `{"app_id","user_id","nonce","ctime","expire","payload"}`; it is parsed, never compared
 //! byte for byte, because generators order the fields differently.
 //!
-//! The client never decrypts: [`read_expiry`] and [`client_check`] read only the clear header.
+//! The client never decrypts: [`read_expiry`](crate::token::token04::read_expiry) and
+//! [`client_check`](crate::token::token04::client_check) read only the clear header.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::Aes256Gcm;
@@ -39,13 +40,17 @@ pub const MIN_TOKEN_CHARS: usize = 31;
 /// What a Token04 says. Field order is the interop vectors' JSON order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The application id.
     pub app_id: u32,
+    /// The user id.
     pub user_id: String,
+    /// A random nonce.
     pub nonce: i32,
     /// Unix seconds when the token was made.
     pub ctime: i64,
     /// Unix seconds when the token expires.
     pub expire: i64,
+    /// Application payload (empty here).
     #[serde(default)]
     pub payload: String,
 }
@@ -62,22 +67,36 @@ pub enum Layout {
 /// Why a token could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Shorter than 31 characters (6000103).
     #[error("token shorter than {MIN_TOKEN_CHARS} characters")]
     TooShort,
+    /// Not version "04" (6000107).
     #[error("token version is not \"04\"")]
     Version,
+    /// Not base64.
     #[error("token is not valid base64")]
     Base64,
+    /// The bytes are not laid out as Token04.
     #[error("token layout is malformed: {0}")]
     Layout(&'static str),
+    /// The server secret has the wrong length.
     #[error("server secret must be {SECRET_LEN} bytes, got {0}")]
     SecretLength(usize),
+    /// The nonce or IV has the wrong length.
     #[error("nonce or iv must be {expected} bytes, got {got}")]
-    NonceLength { expected: usize, got: usize },
+    NonceLength {
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        got: usize,
+    },
+    /// Does not decrypt with this secret.
     #[error("token does not decrypt with this secret")]
     Decrypt,
+    /// The claims are not the JSON Token04 carries.
     #[error("token claims are not valid JSON")]
     Claims,
+    /// The expiry in the header and in the claims differ.
     #[error("token header expiry and claims expiry differ")]
     ExpiryMismatch,
 }
@@ -95,7 +114,7 @@ impl TokenError {
     }
 }
 
-/// Client-side lifetime rules (ZIM-SEMANTICS.md section 4). Tests shorten them.
+/// Client-side lifetime rules (docs/zim-semantics.md section 4). Tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTokenLimits {
     /// Less than this left: 6000108. Default 30 s.
@@ -113,11 +132,9 @@ impl Default for ClientTokenLimits {
     }
 }
 
+/// Unix seconds now, from the crate's one clock.
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX)
 }
 
 fn key_bytes(secret: &Secret) -> Result<&[u8], TokenError> {
@@ -290,7 +307,7 @@ pub fn read_expiry(token: &str) -> Result<i64, TokenError> {
 }
 
 /// The checks a ZIM client makes before sending a token; returns its expiry (unix seconds).
-/// Order and codes as ZIM-SEMANTICS.md section 4: 6000103 shorter than 31 characters (or
+/// Order and codes as docs/zim-semantics.md section 4: 6000103 shorter than 31 characters (or
 /// unreadable), 6000107 prefix not "04", 6000106 expired, 6000108 less than
 /// `min_lifetime_secs` left, 6000109 more than `max_lifetime_secs` away.
 pub fn client_check(

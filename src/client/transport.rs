@@ -31,7 +31,7 @@ const READ_CHUNK: usize = 1024;
 
 thread_local! {
     static WS_CLIENT: awc::Client = {
-        super::tls::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         awc::Client::builder()
             .max_http_version(awc::http::Version::HTTP_11)
             // The account wraps connect in its own (shorter) deadline; this only bounds the
@@ -186,3 +186,29 @@ pub(crate) fn tagged(reader: WsReader, generation: u32) -> impl Stream<Item = Li
 
 /// A write error (the read side sees the broken socket too).
 pub(crate) type WriteError = io::Error;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A `wss://` URL goes through a TLS handshake: against a plain TCP listener that handshake
+    /// fails with an error (no panic for a missing crypto provider, no hang).
+    #[actix_rt::test]
+    async fn wss_reaches_a_tls_handshake() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            // answer the ClientHello with plain text, then close
+            if let Ok((mut s, _)) = listener.accept() {
+                use std::io::Write;
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+            }
+        });
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        let result = super::open(url, Duration::from_secs(5)).await;
+        let err = result
+            .err()
+            .expect("a plain TCP peer cannot complete a TLS handshake");
+        assert!(!err.to_string().contains("timed out"), "{err}");
+    }
+}
