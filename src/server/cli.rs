@@ -10,7 +10,7 @@ use super::ServerSettings;
 /// Arguments of `zimfleet server`.
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
-    /// Settings file (TOML, section [server]); defaults come from config/server.toml.
+    /// Settings file (TOML, section `[server]`); defaults come from config/server.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen address, overriding the settings (e.g. 127.0.0.1:0 for a free port).
@@ -21,6 +21,7 @@ pub struct ServerArgs {
     pub log_format: LogFormat,
 }
 
+/// Runs `zimfleet server` until SIGINT or SIGTERM; exit code 2 for bad settings.
 pub fn main(args: ServerArgs) -> ExitCode {
     crate::telemetry::init(args.log_format);
     let mut settings = match ServerSettings::load(args.config.as_deref()) {
