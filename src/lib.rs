@@ -16,7 +16,8 @@
 //!   metrics.
 //! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
 //! - `server/`: the reference backend: settings, one task per WebSocket session on the
-//!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
+//!   workers with its own lean WebSocket transport after the upgrade, shared state in sharded
+//!   maps (`hub/`), timer heap, admin and faults.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
 //! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
