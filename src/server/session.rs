@@ -47,13 +47,12 @@ pub(crate) async fn upgrade(
     Ok(())
 }
 
-/// GET /ws without an upgrade: the handshake's own refusal (400).
+/// GET /ws without an upgrade: the handshake's own refusal (400 and its reason).
 pub(crate) async fn plain_get(req: HttpRequest) -> HttpResponse {
-    let status = match actix_http::ws::verify_handshake(req.head()) {
-        Err(e) => actix_http::Response::from(e).status(),
-        Ok(()) => actix_web::http::StatusCode::BAD_REQUEST,
-    };
-    HttpResponse::new(status)
+    match actix_http::ws::verify_handshake(req.head()) {
+        Err(e) => HttpResponse::from(actix_http::Response::from(e)),
+        Ok(()) => HttpResponse::BadRequest().finish(),
+    }
 }
 
 /// The logged-in part of a connection.
