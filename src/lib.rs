@@ -17,7 +17,8 @@
 //!   token renewal service, events, metrics.
 //! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
 //! - `server/`: the reference backend: settings, one task per WebSocket session on the
-//!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
+//!   workers with its own lean WebSocket transport after the upgrade, shared state in sharded
+//!   maps (`hub/`), timer heap, admin and faults.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
 //! - `admin/`: the runner's HTTP face: the web console (page, board and charts kept from the
 //!   event stream, message feed), the JSON API to act as an account, bearer token and

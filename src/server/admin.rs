@@ -27,8 +27,10 @@ impl std::fmt::Debug for Admin {
 /// Why an admin call was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
+    /// The user id is not a valid id (docs/protocol.md).
     #[error("invalid user id")]
     InvalidUserId,
+    /// The token could not be minted.
     #[error("token: {0}")]
     Token(#[from] token04::TokenError),
 }

@@ -10,7 +10,7 @@ use super::ServerSettings;
 /// Arguments of `zimfleet server`.
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
-    /// Settings file (TOML, section [server]); defaults come from config/server.toml.
+    /// Settings file (TOML, section `[server]`); defaults come from config/server.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen address, overriding the settings (e.g. 127.0.0.1:0 for a free port).
@@ -21,6 +21,7 @@ pub struct ServerArgs {
     pub log_format: LogFormat,
 }
 
+/// Runs `zimfleet server` until SIGINT or SIGTERM; exit code 2 for bad settings.
 pub fn main(args: ServerArgs) -> ExitCode {
     crate::telemetry::init(args.log_format);
     let mut settings = match ServerSettings::load(args.config.as_deref()) {
@@ -36,10 +37,13 @@ pub fn main(args: ServerArgs) -> ExitCode {
     warn_about(&settings);
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
+        // Handlers first: a signal sent as soon as the address is printed must not kill the
+        // process with the default action.
+        let signals = Signals::install()?;
         let handle = super::start(settings).await?;
         // One line on stdout that scripts and tests read.
         println!("zimfleet server listening on {}", handle.local_addr());
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("signal received: stopping");
         handle.stop().await;
         Ok::<(), std::io::Error>(())
@@ -74,24 +78,45 @@ fn warn_about(settings: &ServerSettings) {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

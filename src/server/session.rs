@@ -47,13 +47,12 @@ pub(crate) async fn upgrade(
     Ok(())
 }
 
-/// GET /ws without an upgrade: the handshake's own refusal (400).
+/// GET /ws without an upgrade: the handshake's own refusal (400 and its reason).
 pub(crate) async fn plain_get(req: HttpRequest) -> HttpResponse {
-    let status = match actix_http::ws::verify_handshake(req.head()) {
-        Err(e) => actix_http::Response::from(e).status(),
-        Ok(()) => actix_web::http::StatusCode::BAD_REQUEST,
-    };
-    HttpResponse::new(status)
+    match actix_http::ws::verify_handshake(req.head()) {
+        Err(e) => HttpResponse::from(actix_http::Response::from(e)),
+        Ok(()) => HttpResponse::BadRequest().finish(),
+    }
 }
 
 /// The logged-in part of a connection.
@@ -78,6 +77,14 @@ enum Ending {
     Drop,
     /// The peer closed or the stream ended: answer its close if it sent one.
     PeerClosed(Option<CloseReason>),
+}
+
+/// How a bad text frame is refused.
+enum Refusal {
+    /// Close the connection with this code and reason.
+    Close(u16, &'static str),
+    /// Answer with this error reply and keep the connection.
+    Reply(ByteString),
 }
 
 /// Token bucket for message_send (6000005 when empty).
@@ -389,48 +396,51 @@ impl Connection {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    async fn on_text(&mut self, text: &str) -> Option<Ending> {
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => {
-                self.bad_frame();
-                return Some(Ending::Close(
-                    close_code::INVALID_PAYLOAD,
-                    "frame is not valid JSON",
-                ));
-            }
+    /// Reads a request out of a text frame; a bad one is counted and refused.
+    fn parse(&self, text: &str) -> Result<(u64, Request), Refusal> {
+        let bad = |refusal: Refusal| {
+            self.bad_frame();
+            Err(refusal)
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return bad(Refusal::Close(
+                close_code::INVALID_PAYLOAD,
+                "frame is not valid JSON",
+            ));
         };
         let Some(object) = value.as_object() else {
-            self.bad_frame();
-            return Some(Ending::Close(
+            return bad(Refusal::Close(
                 close_code::INVALID_PAYLOAD,
                 "frame is not a JSON object",
             ));
         };
         let Some(id) = object.get("id").and_then(serde_json::Value::as_u64) else {
-            self.bad_frame();
-            return self
-                .send(error_reply(
-                    0,
-                    &invalid("id is missing or not an unsigned integer"),
-                ))
-                .await;
+            let e = invalid("id is missing or not an unsigned integer");
+            return bad(Refusal::Reply(error_reply(0, &e)));
         };
         let op_known = object
             .get("op")
             .and_then(serde_json::Value::as_str)
             .is_some_and(|op| crate::protocol::OPS.contains(&op));
-        let request: Request = match serde_json::from_value(value) {
-            Ok(r) => r,
+        match serde_json::from_value(value) {
+            Ok(request) => Ok((id, request)),
             Err(e) => {
-                self.bad_frame();
                 let msg = if op_known {
                     format!("invalid field: {e}")
                 } else {
                     "unknown op".to_owned()
                 };
-                return self.send(error_reply(id, &invalid(msg))).await;
+                bad(Refusal::Reply(error_reply(id, &invalid(msg))))
             }
+        }
+    }
+
+    /// A text frame: a request, or a bad frame answered as docs/protocol.md says.
+    async fn on_text(&mut self, text: &str) -> Option<Ending> {
+        let (id, request) = match self.parse(text) {
+            Ok(parsed) => parsed,
+            Err(Refusal::Close(code, why)) => return Some(Ending::Close(code, why)),
+            Err(Refusal::Reply(frame)) => return self.send(frame).await,
         };
         if self.login.is_none() && !matches!(request, Request::Login(_)) {
             let e = ZimError::new(ErrorCode::NOT_LOGGED_IN, "login must be the first request");
@@ -549,17 +559,7 @@ impl Connection {
                 let messages = messages.iter().map(|m| (**m).clone()).collect();
                 Ok(ok(id, RoomHistoryReply { messages, complete }))
             }
-            Request::MessageSend(req) => {
-                hub.check_message(&req)?;
-                if !self.take_send_token() {
-                    return Err(ZimError::new(
-                        ErrorCode::SERVER_FREQUENCY_LIMIT,
-                        "sending too fast",
-                    ));
-                }
-                let reply = self.hub.send_message(&user, req)?;
-                Ok(ok(id, reply))
-            }
+            Request::MessageSend(req) => self.message_send(id, &user, req),
             Request::Login(_) | Request::Logout | Request::Heartbeat | Request::RenewToken(_) => {
                 Err(ZimError::new(
                     ErrorCode::SERVER_INTERNAL,
@@ -567,6 +567,24 @@ impl Connection {
                 ))
             }
         }
+    }
+
+    /// message_send: fields, the sender's rate, then the hub routes it.
+    fn message_send(
+        &mut self,
+        id: u64,
+        user: &Arc<str>,
+        req: crate::protocol::MessageSend,
+    ) -> Result<ByteString, ZimError> {
+        self.hub.check_message(&req)?;
+        if !self.take_send_token() {
+            return Err(ZimError::new(
+                ErrorCode::SERVER_FREQUENCY_LIMIT,
+                "sending too fast",
+            ));
+        }
+        let reply = self.hub.send_message(user, req)?;
+        Ok(ok(id, reply))
     }
 
     fn take_send_token(&mut self) -> bool {

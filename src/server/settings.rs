@@ -31,8 +31,11 @@ pub struct ServerSettings {
     pub admin_token: Option<Secret>,
     /// What a login from another device does to the user's older session.
     pub device_policy: DevicePolicy,
+    /// Heartbeats, timeouts and delays.
     pub timing: Timing,
+    /// Size and rate limits.
     pub limits: Limits,
+    /// Token lifetime rules at login.
     pub tokens: TokenRules,
 }
 
@@ -50,13 +53,22 @@ pub enum DevicePolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timing {
+    /// User heartbeat interval advertised in the login reply.
     pub heartbeat_interval_ms: u64,
+    /// No frame for this long: close 4001, user offline. Greater than the heartbeat interval.
     pub offline_timeout_ms: u64,
+    /// Room heartbeat interval advertised in the login reply.
     pub room_heartbeat_interval_ms: u64,
+    /// No room_heartbeat for this long: the membership ends. Greater than the room heartbeat
+    /// interval.
     pub room_session_timeout_ms: u64,
+    /// token_will_expire is pushed this long before the token expires.
     pub token_will_expire_ahead_ms: u64,
+    /// Destroy delay of an empty room when room_create/room_enter gives none.
     pub default_destroy_delay_ms: u64,
+    /// Largest destroy_delay_secs a client may ask for.
     pub max_destroy_delay_secs: u32,
+    /// A resend of the same (sender, client_msg_id) within this window gets the first reply.
     pub idempotency_window_ms: u64,
 }
 
@@ -64,15 +76,25 @@ pub struct Timing {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// Rooms one user may be a member of at once (6000325 beyond).
     pub rooms_per_user: usize,
+    /// Messages each room keeps for room_history.
     pub history_per_room: usize,
+    /// Peer messages kept for an offline user until its next login.
     pub offline_messages_per_user: usize,
+    /// Largest WebSocket frame, or fragmented message as a whole (larger: close 1009).
     pub max_frame_bytes: usize,
+    /// Largest message body in bytes (larger: 6000001).
     pub max_body_bytes: usize,
+    /// Frames waiting to be written to one session (full: close 1008).
     pub outbound_queue: usize,
+    /// Remembered client_msg_ids per sender for idempotency; 0 turns it off.
     pub idempotency_entries_per_user: usize,
+    /// message_send refill rate per session per second (beyond: 6000005); 0 = no limit.
     pub send_rate_per_sec: u32,
+    /// message_send bucket size per session.
     pub send_burst: u32,
+    /// Members a room may hold (6000304 beyond); 0 = no limit.
     pub members_per_room: usize,
 }
 
@@ -80,7 +102,9 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRules {
+    /// A login token with less than this left is refused (6000108).
     pub min_lifetime_secs: i64,
+    /// A login token expiring further away than this is refused (6000109).
     pub max_lifetime_secs: i64,
 }
 
@@ -95,15 +119,19 @@ fn ms(v: u64) -> Duration {
 }
 
 impl Timing {
+    /// [`Timing::heartbeat_interval_ms`] as a duration.
     pub fn heartbeat_interval(&self) -> Duration {
         ms(self.heartbeat_interval_ms)
     }
+    /// [`Timing::offline_timeout_ms`] as a duration.
     pub fn offline_timeout(&self) -> Duration {
         ms(self.offline_timeout_ms)
     }
+    /// [`Timing::room_session_timeout_ms`] as a duration.
     pub fn room_session_timeout(&self) -> Duration {
         ms(self.room_session_timeout_ms)
     }
+    /// [`Timing::idempotency_window_ms`] as a duration.
     pub fn idempotency_window(&self) -> Duration {
         ms(self.idempotency_window_ms)
     }

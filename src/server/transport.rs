@@ -75,6 +75,9 @@ pub(crate) async fn accept(
     } else {
         BytesMut::from(&parts.read_buf[..])
     };
+    // Replies and pushes are small frames written as they come: no Nagle delay behind an
+    // unacknowledged one.
+    parts.io.set_nodelay(true)?;
     let (read, write) = parts.io.into_split();
     let codec = Codec::new().max_size(max_frame_bytes);
     Ok(Some(Upgraded {

@@ -8,7 +8,9 @@ use std::time::Instant;
 /// Whom a fault applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultTarget {
+    /// Every session.
     All,
+    /// The sessions of these users.
     Users(Vec<String>),
 }
 

@@ -25,7 +25,7 @@ pub(super) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What `GET /admin/stats` and [`super::Admin::stats`] report.
+/// What `GET /admin/stats` and [`crate::server::Admin::stats`] report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Open WebSocket connections (logged in or not).
@@ -34,6 +34,7 @@ pub struct Stats {
     pub users_online: u64,
     /// Users the server knows (logged in at least once, not unregistered).
     pub users_known: u64,
+    /// Rooms that exist.
     pub rooms: u64,
     /// Room memberships, summed over rooms.
     pub members: u64,
@@ -43,15 +44,25 @@ pub struct Stats {
     pub pushes_queued: u64,
     /// Sessions closed because their outbound queue was full.
     pub outbound_overflows: u64,
+    /// WebSocket connections accepted since start.
     pub connections_total: u64,
+    /// Logins accepted.
     pub logins_ok: u64,
+    /// Logins refused (bad ids, bad or expired tokens, another user on the connection).
     pub logins_refused: u64,
+    /// Peer messages stored for an offline user.
     pub offline_stored: u64,
+    /// Stored offline messages dropped because the user's store was full.
     pub offline_dropped: u64,
+    /// Sessions kicked out (another device, token expiry, admin).
     pub kickouts: u64,
+    /// Sessions closed by the offline timeout (4001).
     pub heartbeat_timeouts: u64,
+    /// Frames refused: not JSON, not an object, binary, too large, protocol errors, bad fields.
     pub bad_frames: u64,
+    /// Memberships ended by the room session timeout.
     pub room_sessions_expired: u64,
+    /// Rooms destroyed (empty past their delay, or by the admin).
     pub rooms_destroyed: u64,
     /// Active fault injections.
     pub faults_active: FaultStats,
