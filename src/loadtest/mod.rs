@@ -14,13 +14,18 @@
 //! - [`cli`]: `zimfleet loadtest [flags]` and `zimfleet loadtest merge A.json B.json ...`.
 
 pub mod backend;
+pub mod chaos;
 pub mod cli;
 pub mod driver;
+pub mod html;
 pub mod hist;
+pub mod live;
 pub mod plan;
 pub mod preflight;
+pub mod progress;
 pub mod receiver;
 pub mod report;
+pub mod sends;
 pub mod shard;
 pub mod stage_report;
 pub mod stages;

@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::report::Hist;
+use hdrhistogram::Histogram;
+
+use super::hist::{Hist, SecHist};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType};
@@ -20,12 +21,9 @@ pub const BODY_TAG: &str = "lt1 ";
 
 const STRIPES: usize = 16;
 
-/// Unix time in microseconds.
+/// Unix time in microseconds (the crate's wall clock).
 pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    crate::clock::unix_us()
 }
 
 /// A body of exactly `size` bytes (>= 40) carrying the send time and a sequence number.
@@ -119,6 +117,8 @@ struct Stripe {
     foreign: u64,
     /// unix second -> deliveries.
     delivered_by_sec: BTreeMap<u64, u64>,
+    /// unix second -> latency, until the driver takes it (once a second).
+    latency_by_sec: BTreeMap<u64, SecHist>,
 }
 
 /// What the receivers measured, summed over stripes.
@@ -129,6 +129,8 @@ pub struct Received {
     pub duplicated: u64,
     pub foreign: u64,
     pub delivered_by_sec: BTreeMap<u64, u64>,
+    /// unix second -> latency (what the driver had not taken yet).
+    pub latency_by_sec: Vec<(u64, Histogram<u64>)>,
 }
 
 /// Shared by every account of the run.
@@ -182,7 +184,14 @@ impl Receivers {
             }
         }
         stripe.delivered += 1;
-        stripe.latency.record_us(now_us.saturating_sub(sent_us));
+        let latency = now_us.saturating_sub(sent_us);
+        stripe.latency.record_us(latency);
+        stripe
+            .latency_by_sec
+            .entry(now_us / 1_000_000)
+            .or_default()
+            .0
+            .record_us(latency);
         *stripe
             .delivered_by_sec
             .entry(now_us / 1_000_000)
@@ -203,9 +212,34 @@ impl Receivers {
         h.quantile_us(0.99)
     }
 
+    /// Deliveries by unix second so far.
+    pub fn delivered_by_sec(&self) -> BTreeMap<u64, u64> {
+        let mut out = BTreeMap::new();
+        for s in &self.stripes {
+            for (sec, n) in &lock(s).delivered_by_sec {
+                *out.entry(*sec).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Takes the latency histograms of the seconds before `sec` (the driver's once-a-second
+    /// flush keeps the stripes small).
+    pub fn take_latency_before(&self, sec: u64) -> Vec<(u64, Histogram<u64>)> {
+        let mut out = Vec::new();
+        for s in &self.stripes {
+            let mut s = lock(s);
+            let keep = s.latency_by_sec.split_off(&sec);
+            let done = std::mem::replace(&mut s.latency_by_sec, keep);
+            out.extend(done.into_iter().map(|(k, h)| (k, h.0 .0)));
+        }
+        out
+    }
+
     /// Sums the stripes.
     pub fn collect(&self) -> Received {
         let mut out = Received::default();
+        out.latency_by_sec = self.take_latency_before(u64::MAX);
         for s in &self.stripes {
             let s = lock(s);
             out.latency.merge(&s.latency.0);

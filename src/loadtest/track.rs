@@ -37,6 +37,8 @@ struct AccountTrack {
     ended: bool,
     /// Unix ms of (Reconnecting, LoginInterrupted); 0 when not reconnecting.
     reconnecting_ms: u64,
+    /// Logged out by a ramp down: its events no longer count.
+    left: bool,
     rooms: Box<[RoomTrack]>,
 }
 
@@ -64,7 +66,19 @@ pub struct Tracked {
     pub counts: Counts,
     pub histograms: Histograms,
     pub errors: BTreeMap<u32, u64>,
+    pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
     pub timeline: BTreeMap<u64, Tick>,
+}
+
+/// Accounts by state now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct States {
+    pub connected: u64,
+    pub reconnecting: u64,
+    /// Logging in, or ended (not counting those that left).
+    pub other: u64,
+    /// Logged out by a ramp down.
+    pub left: u64,
 }
 
 pub struct Tracker {
@@ -114,6 +128,7 @@ impl Tracker {
                 logged_in: false,
                 ended: false,
                 reconnecting_ms: 0,
+                left: false,
                 rooms: rooms
                     .iter()
                     .map(|&room| RoomTrack {
@@ -133,10 +148,55 @@ impl Tracker {
         self.out.timeline.entry(ts_ms / 1000).or_default()
     }
 
-    fn error(&mut self, ext: &serde_json::Value) {
+    fn error(&mut self, ts_ms: u64, ext: &serde_json::Value) {
         if let Some(code) = ext_code(ext) {
             *self.out.errors.entry(code).or_default() += 1;
+            *self
+                .out
+                .errors_by_sec
+                .entry(ts_ms / 1000)
+                .or_default()
+                .entry(code)
+                .or_default() += 1;
         }
+    }
+
+    /// The account in `slot` is being logged out by a ramp down: counted once, settled, and
+    /// its later events ignored.
+    pub fn departed(&mut self, slot: u32, ts_ms: u64) {
+        let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
+            return;
+        };
+        if acct.left {
+            return;
+        }
+        let (was_full, was_settled) = (acct.full(), acct.settled());
+        acct.left = true;
+        acct.ended = true;
+        if was_full {
+            self.fully_connected -= 1;
+        }
+        if !was_settled {
+            self.settled += 1;
+        }
+        self.out.counts.logouts += 1;
+        self.tick(ts_ms).logouts += 1;
+    }
+
+    /// Whether `user_id` was logged out by a ramp down.
+    pub fn has_left(&self, user_id: &str) -> bool {
+        self.slots
+            .get(user_id)
+            .and_then(|&slot| self.accounts.get(slot as usize))
+            .and_then(Option::as_ref)
+            .is_some_and(|a| a.left)
+    }
+
+    /// Samples the accounts by state into the second of `ts_ms`.
+    pub fn sample(&mut self, ts_ms: u64) {
+        let s = self.states();
+        let t = self.tick(ts_ms);
+        (t.connected, t.reconnecting, t.other) = (s.connected, s.reconnecting, s.other);
     }
 
     /// Applies one event.
@@ -147,6 +207,9 @@ impl Tracker {
         let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
             return;
         };
+        if acct.left {
+            return;
+        }
         let was_full = acct.full();
         let was_settled = acct.settled();
         let ts = ev.ts_ms;
@@ -267,7 +330,7 @@ impl Tracker {
                 if before_login {
                     self.out.counts.logins_failed += 1;
                 }
-                self.error(&ext);
+                self.error(ts, &ext);
             }
             Effect::RoomEntered => {
                 self.out.counts.room_entries_ok += 1;
@@ -293,20 +356,21 @@ impl Tracker {
             }
             Effect::RoomEntryFailed(ext) => {
                 self.out.counts.room_entries_failed += 1;
-                self.error(&ext);
+                self.error(ts, &ext);
             }
             Effect::RoomGaveUp => self.out.counts.room_gave_up += 1,
         }
     }
 
-    /// Accounts now: (connected, reconnecting, other).
-    pub fn states(&self) -> (u64, u64, u64) {
-        let mut c = (0, 0, 0);
+    /// Accounts now, by state.
+    pub fn states(&self) -> States {
+        let mut c = States::default();
         for a in self.accounts.iter().flatten() {
             match a.state {
-                ConnectionState::Connected => c.0 += 1,
-                ConnectionState::Reconnecting => c.1 += 1,
-                _ => c.2 += 1,
+                _ if a.left => c.left += 1,
+                ConnectionState::Connected => c.connected += 1,
+                ConnectionState::Reconnecting => c.reconnecting += 1,
+                _ => c.other += 1,
             }
         }
         c
@@ -409,7 +473,19 @@ mod tests {
             .equivalent(h.room_recovery_after_connect_timeout.0.max(), 400_000));
         assert_eq!(t.out.timeline[&1].logins, 1);
         assert_eq!(t.out.timeline[&2].reconnects, 1);
-        assert_eq!(t.states(), (1, 0, 0));
+        assert_eq!(
+            t.states(),
+            States {
+                connected: 1,
+                ..States::default()
+            }
+        );
+        t.departed(0, 3_000);
+        t.apply(&conn(3_010, CS::Disconnected, CE::Success));
+        assert_eq!((t.settled, t.fully_connected), (1, 0));
+        assert_eq!(t.out.counts.logouts, 1);
+        assert_eq!(t.out.timeline[&3].logouts, 1);
+        assert_eq!(t.states().left, 1);
     }
 
     #[test]
@@ -452,6 +528,7 @@ mod tests {
         assert_eq!(t.out.counts.logins_failed, 1);
         assert_eq!(t.out.errors[&6000103], 1);
         assert_eq!((t.settled, t.fully_connected), (1, 0));
-        assert_eq!(t.states(), (0, 0, 1));
+        assert_eq!(t.states().other, 1);
+        assert_eq!(t.out.errors_by_sec[&0][&6000103], 1);
     }
 }
