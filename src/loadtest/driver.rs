@@ -26,7 +26,7 @@ use super::hist::LatencySeries;
 use super::live::Live;
 use super::plan::Plan;
 use super::progress::Progress;
-use super::receiver::{LoadBot, Receivers};
+use super::receiver::{LoadBot, Membership, Receivers};
 use super::report::{Memory, Report, ShardRun};
 use super::sends::{issue_sends, Member, Sends};
 use super::stage_report::{ChaosEvent, StageReport};
@@ -177,15 +177,22 @@ struct Run {
     /// Slot -> absolute account index, and its rooms (id, room slot).
     indexes: Vec<u64>,
     plan_rooms: Vec<Vec<(String, u32)>>,
-    /// Slot -> the account, once added; `active`: the online ones, in arrival order.
+    /// Slot -> the account, once added; `active`: the online ones, in arrival order;
+    /// `senders`: those of them that have logged in and entered their rooms once.
     members: Vec<Option<Member>>,
     active: VecDeque<u32>,
+    senders: VecDeque<u32>,
+    /// Slot -> logged out by a ramp down.
+    gone: Vec<bool>,
+    /// Slot -> joined after sending began: the room seqs this shard's sends had then got.
+    joined_after: Vec<Option<Vec<u64>>>,
     added: u64,
     departed: u64,
     add_errors: u64,
     next_arrival: u64,
     next_departure: u64,
-    cursor: u64,
+    /// The next sender's position in `senders`.
+    cursor: usize,
     chaos: Chaos,
     server_drops: u64,
     times: Times,
@@ -296,6 +303,9 @@ impl Run {
             bot: Arc::new(LoadBot { receivers }),
             shared,
             members: (0..indexes.len()).map(|_| None).collect(),
+            senders: VecDeque::new(),
+            gone: vec![false; indexes.len()],
+            joined_after: vec![None; indexes.len()],
             slot_of,
             indexes,
             plan_rooms,
@@ -360,6 +370,7 @@ impl Run {
             }
             self.arrive(t);
             self.depart(t);
+            self.take_ready();
             credit += self.message_credit(last_t.max(messages_from), t);
             self.issue(credit);
             self.chaos_step(t, backend).await;
@@ -503,7 +514,12 @@ impl Run {
         self.shared.tracker.borrow_mut().added(slot, &room_slots);
         match self.fleet.add_account(spec, self.bot.clone()) {
             Ok(handle) => {
-                self.members[slot as usize] = Some(Member { handle, rooms });
+                self.members[slot as usize] = Some(Member {
+                    handle,
+                    rooms,
+                    turns: std::cell::Cell::new(0),
+                    pending: Rc::new(std::cell::Cell::new(0)),
+                });
                 self.active.push_back(slot);
                 self.added += 1;
                 self.stage_count(|s| s.arrived += 1);
@@ -518,6 +534,7 @@ impl Run {
     /// Logs out this shard's accounts that are due to leave by `t` (oldest first).
     fn depart(&mut self, t: Duration) {
         let due = self.schedule.departures_by(t);
+        let mut left_now = false;
         while self.next_departure < due {
             let offset = self.next_departure as usize;
             self.next_departure += 1;
@@ -526,21 +543,50 @@ impl Run {
                 continue;
             };
             self.shared.tracker.borrow_mut().departed(slot, now_ms());
-            match self.active.front() {
-                Some(&front) if front == slot => {
-                    self.active.pop_front();
-                }
-                _ => self.active.retain(|&s| s != slot),
-            }
+            self.gone[slot as usize] = true;
+            left_now = true;
             self.departed += 1;
             self.stage_count(|s| s.departed += 1);
-            let handle = member.handle.clone();
+            let (handle, pending) = (member.handle.clone(), member.pending.clone());
             let deadline = self.shared.plan.shutdown_timeout;
             actix::spawn(async move {
-                if let Ok(Err(e)) = tokio::time::timeout(deadline, handle.logout()).await {
+                // Its sends answered first (a logout would fail them), then the logout.
+                let out = async {
+                    while pending.get() > 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    handle.logout().await
+                };
+                if let Ok(Err(e)) = tokio::time::timeout(deadline, out).await {
                     tracing::warn!(error = %e, "ramp-down logout failed");
                 }
             });
+        }
+        if left_now {
+            let gone = &self.gone;
+            let before = self.cursor.min(self.senders.len());
+            self.cursor -= self.senders.range(..before).filter(|&&s| gone[s as usize]).count();
+            self.active.retain(|&s| !gone[s as usize]);
+            self.senders.retain(|&s| !gone[s as usize]);
+        }
+    }
+
+    /// Accounts that have just logged in and entered their rooms join the senders (a send
+    /// before that would wait in the outbox and leave in a burst).
+    fn take_ready(&mut self) {
+        let ready = std::mem::take(&mut self.shared.tracker.borrow_mut().newly_ready);
+        for slot in ready {
+            if self.gone[slot as usize] {
+                continue;
+            }
+            self.senders.push_back(slot);
+            let sends = self.shared.sends.borrow();
+            if sends.issued > 0 {
+                if let Some(m) = &self.members[slot as usize] {
+                    let seqs = m.rooms.iter().map(|r| sends.seqs.get(&r.1).map_or(0, |s| s.1));
+                    self.joined_after[slot as usize] = Some(seqs.collect());
+                }
+            }
         }
     }
 
@@ -550,7 +596,7 @@ impl Run {
             return 0.0;
         }
         let rate = self.schedule.msg_rate(from + (to - from) / 2);
-        rate * self.active.len() as f64 * (to - from).as_secs_f64()
+        rate * self.senders.len() as f64 * (to - from).as_secs_f64()
     }
 
     fn issue(&mut self, credit: f64) {
@@ -558,7 +604,7 @@ impl Run {
         self.cursor = issue_sends(
             &self.shared.sends,
             &self.members,
-            &self.active,
+            &self.senders,
             self.cursor,
             due,
             self.shared.plan.messages.body_bytes,
@@ -654,16 +700,22 @@ impl Run {
                 fully += 1;
             }
         }
-        // Members that logged out are not checked for missing messages (they stopped
-        // listening); every other member is, from its first seq to the room's last.
-        let memberships: Vec<(u32, u32)> = self
-            .active
+        // Every member is checked for missing messages, from its first seq to the room's
+        // last; one that logged out to its own last seq (it stopped listening then).
+        let memberships: Vec<Membership> = self
+            .members
             .iter()
-            .filter_map(|&slot| {
-                let m = self.members[slot as usize].as_ref()?;
-                Some(m.rooms.iter().map(move |r| (slot, r.1)))
+            .enumerate()
+            .filter_map(|(slot, m)| Some((slot, m.as_ref()?)))
+            .flat_map(|(slot, m)| {
+                let (left, after) = (self.gone[slot], self.joined_after[slot].as_ref());
+                m.rooms.iter().enumerate().map(move |(j, r)| Membership {
+                    account: slot as u32,
+                    room: r.1,
+                    left,
+                    joined_after: after.map(|a| a[j]),
+                })
             })
-            .flatten()
             .collect();
         let c = &mut report.counts;
         c.accounts_planned = self.indexes.len() as u64;

@@ -36,3 +36,54 @@ impl Live {
 
 /// Shared by the driver and the HTTP server.
 pub type LiveRef = Arc<Live>;
+
+/// Serves the live page on `addr` (one worker thread): `/` the page, `/data.json` its data.
+/// Returns the bound address (port 0 picks a free one) and the server's handle.
+pub fn serve(
+    addr: std::net::SocketAddr,
+    live: LiveRef,
+) -> Result<(std::net::SocketAddr, actix_web::dev::ServerHandle), super::LoadtestError> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let page = super::html::page("zimfleet loadtest (live)", None);
+    let server = HttpServer::new(move || {
+        let (page, live) = (page.clone(), live.clone());
+        App::new()
+            .route(
+                "/",
+                web::get().to(move || {
+                    let page = page.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("text/html; charset=utf-8")
+                            .body(page)
+                    }
+                }),
+            )
+            .route(
+                "/data.json",
+                web::get().to(move || {
+                    let live = live.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .insert_header(("Cache-Control", "no-store"))
+                            .body(live.data())
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)
+    .map_err(|e| super::LoadtestError::Console(format!("cannot listen on {addr}: {e}")))?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| super::LoadtestError::Console(format!("cannot listen on {addr}")))?;
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(server);
+    Ok((bound, handle))
+}

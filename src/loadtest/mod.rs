@@ -6,12 +6,19 @@
 //! - [`preflight`]: open-file limit and local port range, checked before anything starts.
 //! - [`backend`]: the backend under test (embedded reference server or a URL), its tokens,
 //!   its admin API for server-side drops.
-//! - [`driver`]: the run on top of [`crate::client::Fleet`]: paced arrivals, messages,
-//!   chaos, the live progress line.
+//! - [`stages`]: the shape of the load (`[[loadtest.stages]]` or the ramp + hold shorthand)
+//!   as pure arithmetic: arrivals, departures and message rate over time.
+//! - [`driver`]: the run on top of [`crate::client::Fleet`], stage by stage: arrivals and
+//!   ramp-down logouts, messages ([`sends`]), chaos ([`chaos`]), drain, count.
+//! - [`progress`]: the once-a-second figures: progress line, state samples, live data.
 //! - [`receiver`]: the load bot: end-to-end latency, deliveries, duplicates and missing seqs.
 //! - [`track`]: the fleet's events turned into states, recoveries and per-second counts.
-//! - [`report`]: counts, HDR histograms and per-second timelines; JSON out and exact merge.
-//! - [`cli`]: `zimfleet loadtest [flags]` and `zimfleet loadtest merge A.json B.json ...`.
+//! - [`report`]: counts, per-second timelines, stages ([`stage_report`]) and HDR histograms
+//!   ([`hist`]); JSON out and exact merge; the text table ([`table`]).
+//! - [`html`]: the self-contained HTML report and the chart data; [`live`]: the live page
+//!   (`--console ADDR`).
+//! - [`cli`]: `zimfleet loadtest [flags]`, `zimfleet loadtest merge A.json B.json ...` and
+//!   `zimfleet loadtest report RUN.json --html OUT.html`.
 
 pub mod backend;
 pub mod chaos;
@@ -51,4 +58,6 @@ pub enum LoadtestError {
     Merge(String),
     #[error("backend: {0}")]
     Backend(String),
+    #[error("console: {0}")]
+    Console(String),
 }

@@ -269,14 +269,16 @@ impl Receivers {
         bounds
     }
 
-    /// Seqs each member should have seen and did not. `members`: (account slot, room slot)
-    /// of every membership in this shard; `sent`: room slot -> (lowest, highest) seq this
-    /// shard's own sends got. A member's window runs from the earlier of its first seq and the
-    /// room's first own send, to the highest seq seen in the room by anyone here.
-    pub fn missing(&self, members: &[(u32, u32)], sent: &HashMap<u32, (u64, u64)>) -> u64 {
+    /// Seqs each member should have seen and did not. `members`: every membership in this
+    /// shard; `sent`: room slot -> (lowest, highest) seq this shard's own sends got. A
+    /// member's window runs from the earlier of its first seq and the room's first own send
+    /// (from its own first seq for one that joined after sending began), to the highest seq
+    /// seen in the room by anyone here (its own last seq for one that left).
+    pub fn missing(&self, members: &[Membership], sent: &HashMap<u32, (u64, u64)>) -> u64 {
         let seen = self.seen_bounds();
         let mut missing = 0;
-        for &(account, room) in members {
+        for m in members {
+            let (account, room) = (m.account, m.room);
             let own = sent.get(&room).copied();
             let any = seen.get(&room).copied();
             let hi = match (own, any) {
@@ -289,13 +291,20 @@ impl Receivers {
             let stripe = lock(&self.stripes[account as usize % STRIPES]);
             let set = stripe.seqs.get(&key);
             let first = set.and_then(SeqSet::first);
-            let lo = match (first, own) {
-                (Some(f), Some(o)) => f.min(o.0),
-                (Some(f), None) => f,
-                (None, Some(o)) => o.0,
+            let lo = match (first, own, m.joined_after) {
+                (Some(f), _, Some(_)) => f,
+                (None, _, Some(after)) => after + 1,
+                (Some(f), Some(o), None) => f.min(o.0),
+                (Some(f), None, None) => f,
+                (None, Some(o), None) => o.0,
                 // Saw nothing in a room where only other shards sent: count from the lowest
                 // seq anyone here saw.
-                (None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+                (None, None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+            };
+            let hi = match (m.left, set.and_then(SeqSet::last)) {
+                (true, Some(own)) => own,
+                (true, None) => continue,
+                (false, _) => hi,
             };
             if lo > hi {
                 continue;
@@ -305,6 +314,18 @@ impl Receivers {
         }
         missing
     }
+}
+
+/// One account's membership of one room, as the missing count sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub account: u32,
+    pub room: u32,
+    /// Logged out by a ramp down: its window ends at its own last seq.
+    pub left: bool,
+    /// Joined after sending began: the highest seq this shard's sends had then got in the
+    /// room (its window starts at its own first seq). None: there from the start.
+    pub joined_after: Option<u64>,
 }
 
 /// The bot every load account runs.
@@ -380,6 +401,18 @@ mod tests {
         assert!(got.latency.0.equivalent(got.latency.0.max(), 4_000));
         // The room's own sends got seqs 1..=5: a misses 5, b misses 2, 4, 5.
         let sent = HashMap::from([(0, (1, 5))]);
-        assert_eq!(rx.missing(&[(0, 0), (1, 0)], &sent), 4);
+        let m = |account, left, joined_after| Membership {
+            account,
+            room: 0,
+            left,
+            joined_after,
+        };
+        assert_eq!(rx.missing(&[m(0, false, None), m(1, false, None)], &sent), 4);
+        // b left after seq 3: only its gap at 2 counts.
+        assert_eq!(rx.missing(&[m(0, false, None), m(1, true, None)], &sent), 2);
+        // b joined late (after seq 2 had gone): from its first seq (1 here) on.
+        assert_eq!(rx.missing(&[m(1, false, Some(2))], &sent), 3);
+        let silent = Receivers::new(HashMap::from([("c".to_string(), 0)]), HashMap::new());
+        assert_eq!(silent.missing(&[m(0, false, Some(3))], &sent), 2);
     }
 }

@@ -1,7 +1,7 @@
 //! The hold's messages: issued in turn over the online accounts (and each account's rooms in
 //! turn), at most [`MAX_SENDS_IN_FLIGHT`] waiting for a reply; outcomes counted by second.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -32,21 +32,28 @@ pub struct Member {
     pub handle: AccountHandle,
     /// Room ids and slots.
     pub rooms: Vec<(String, u32)>,
+    /// Sends issued by this account (its rooms take turns).
+    pub turns: Cell<u64>,
+    /// Its sends waiting for a reply (a ramp-down logout waits for them).
+    pub pending: Rc<Cell<u32>>,
 }
 
 /// Issues sends until `due` have been issued (or too many wait for replies), taking the
-/// online accounts (`active`: slots into `members`) in turn. Returns the new cursor.
+/// senders (slots into `members`) in turn from position `pos`; returns the next position.
+/// The turn order is the senders' order, so each account's sends stay evenly spaced while
+/// accounts join (at the end) and leave (the caller moves `pos` back by those that left
+/// before it).
 pub fn issue_sends(
     sends: &Rc<RefCell<Sends>>,
     members: &[Option<Member>],
-    active: &VecDeque<u32>,
-    mut cursor: u64,
+    senders: &VecDeque<u32>,
+    mut pos: usize,
     due: u64,
     body_bytes: usize,
-) -> u64 {
-    let n = active.len() as u64;
+) -> usize {
+    let n = senders.len();
     if n == 0 {
-        return cursor;
+        return pos;
     }
     loop {
         let (issued, in_flight) = {
@@ -54,10 +61,11 @@ pub fn issue_sends(
             (s.issued, s.in_flight)
         };
         if issued >= due || in_flight >= MAX_SENDS_IN_FLIGHT {
-            return cursor;
+            return pos;
         }
-        let slot = active[(cursor % n) as usize] as usize;
-        cursor += 1;
+        pos %= n;
+        let slot = senders[pos] as usize;
+        pos += 1;
         let Some(member) = members.get(slot).and_then(Option::as_ref) else {
             continue;
         };
@@ -66,23 +74,18 @@ pub fn issue_sends(
             sends.borrow_mut().issued += 1;
             continue;
         }
+        let turn = member.turns.get();
+        member.turns.set(turn + 1);
         let (room_id, room_slot) =
-            member.rooms[((cursor / n) % member.rooms.len() as u64) as usize].clone();
-        send_one(
-            sends,
-            member.handle.clone(),
-            room_id,
-            room_slot,
-            body_bytes,
-            issued,
-        );
+            member.rooms[(turn % member.rooms.len() as u64) as usize].clone();
+        send_one(sends, member, room_id, room_slot, body_bytes, issued);
     }
 }
 
 /// Sends one message and records its outcome.
 fn send_one(
     sends: &Rc<RefCell<Sends>>,
-    handle: AccountHandle,
+    member: &Member,
     room_id: String,
     room_slot: u32,
     body_bytes: usize,
@@ -94,11 +97,14 @@ fn send_one(
         s.in_flight += 1;
     }
     let sends = sends.clone();
+    let (handle, pending) = (member.handle.clone(), member.pending.clone());
+    pending.set(pending.get() + 1);
     actix::spawn(async move {
         let body = make_body(body_bytes, now_us(), n);
         let result = handle
             .send_room_message(&room_id, MessageType::Text, body)
             .await;
+        pending.set(pending.get() - 1);
         let mut s = sends.borrow_mut();
         s.in_flight -= 1;
         let sec = crate::clock::unix_secs();

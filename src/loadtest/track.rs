@@ -39,6 +39,8 @@ struct AccountTrack {
     reconnecting_ms: u64,
     /// Logged out by a ramp down: its events no longer count.
     left: bool,
+    /// Settled once (logged in, first room entries done): it may send from then on.
+    ready: bool,
     rooms: Box<[RoomTrack]>,
 }
 
@@ -91,6 +93,8 @@ pub struct Tracker {
     pub settled: u64,
     /// When `fully_connected` last reached `target` (unix ms), 0 if never.
     pub all_connected_ms: u64,
+    /// Slots that settled for the first time since the driver last took them.
+    pub newly_ready: Vec<u32>,
     target: u64,
     pub out: Tracked,
 }
@@ -115,6 +119,7 @@ impl Tracker {
             fully_connected: 0,
             settled: 0,
             all_connected_ms: 0,
+            newly_ready: Vec::new(),
             target,
             out: Tracked::default(),
         }
@@ -129,6 +134,7 @@ impl Tracker {
                 ended: false,
                 reconnecting_ms: 0,
                 left: false,
+                ready: false,
                 rooms: rooms
                     .iter()
                     .map(|&room| RoomTrack {
@@ -295,6 +301,10 @@ impl Tracker {
             _ => {}
         }
         let now_settled = acct.settled();
+        if now_settled && !acct.ready && !acct.ended {
+            acct.ready = true;
+            self.newly_ready.push(slot);
+        }
         match (was_settled, now_settled) {
             (false, true) => self.settled += 1,
             (true, false) => self.settled -= 1,
