@@ -366,6 +366,12 @@ impl Run {
             }
             let i = self.schedule.index_at(t);
             if i != self.shared.current.get() {
+                // The stage's last arrivals and departures are its own.
+                if let Some(prev) = self.schedule.stages.get(self.shared.current.get()) {
+                    let end = prev.end();
+                    self.arrive(end);
+                    self.depart(end);
+                }
                 self.enter_stage(i);
             }
             self.arrive(t);

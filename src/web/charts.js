@@ -78,6 +78,10 @@
     Object.keys(opts).forEach(function (k) { o[k] = opts[k]; });
     o.time = false;
     var c = timeSeries(el, o);
+    var ticks = [0, Math.log10(2), 1, 2, 3, 4, 5, 6];
+    c.plot.axes[0].splits = function (u, i, min, max) {
+      return ticks.filter(function (x) { return x >= min - 1e-9 && x <= max + 1e-9; });
+    };
     c.plot.axes[0].values = function (u, splits) {
       return splits.map(function (x) {
         var p = 100 * (1 - Math.pow(10, -x));
