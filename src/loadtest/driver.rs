@@ -343,7 +343,10 @@ impl Run {
     async fn stages(&mut self, backend: &Backend) {
         let total = self.schedule.total();
         let run_start = Instant::now();
+        // Schedule time 0 as an Instant and as unix ms (stage bounds are stamped on the
+        // schedule, not when a late step noticed them).
         let mut base = run_start;
+        let mut base_ms = now_ms();
         let memory_at = self.memory_at();
         let messages_from = self.messages_from();
         let mut ticker = tokio::time::interval(STEP);
@@ -360,6 +363,7 @@ impl Run {
                     self.arrive(ramp_end);
                     self.settle(run_start + self.shared.plan.ramp_timeout).await;
                     base = Instant::now() - ramp_end;
+                    base_ms = now_ms().saturating_sub(ramp_end.as_millis() as u64);
                     (t, last_t) = (ramp_end, ramp_end);
                     self.times.hold_started = now_ms();
                 }
@@ -372,7 +376,8 @@ impl Run {
                     self.arrive(end);
                     self.depart(end);
                 }
-                self.enter_stage(i);
+                let at = base_ms + self.schedule.stages[i].start.as_millis() as u64;
+                self.enter_stage(i, at);
             }
             self.arrive(t);
             self.depart(t);
@@ -393,7 +398,7 @@ impl Run {
         if self.times.rss_held_kib == 0 {
             self.sample_memory();
         }
-        self.leave_stage(now_ms());
+        self.leave_stage(base_ms + total.as_millis() as u64);
         self.times.hold_ended = now_ms();
         if !self.schedule.settle_after_first {
             self.times.ramp_ended = self.stage_end_ms(0);
@@ -469,12 +474,12 @@ impl Run {
         }
     }
 
-    fn enter_stage(&mut self, i: usize) {
-        let now = now_ms();
-        self.leave_stage(now);
+    /// Stage `i` starts (at unix ms `at`, which ends the one before).
+    fn enter_stage(&mut self, i: usize, at: u64) {
+        self.leave_stage(at);
         self.shared.current.set(i);
         if let Some(s) = self.shared.stages.borrow_mut().get_mut(i) {
-            s.started_ms = now;
+            s.started_ms = at;
         }
         self.chaos.enter(&self.schedule.stages[i]);
     }

@@ -84,6 +84,7 @@ impl Report {
                 c.chaos_drops, c.chaos_offline, c.server_drops
             ),
         );
+        self.stage_rows(&mut out);
         let _ = writeln!(out, "\nmessages");
         row(
             &mut out,
@@ -174,6 +175,37 @@ impl Report {
             let _ = writeln!(out, "  - {failure}");
         }
         out
+    }
+}
+
+impl Report {
+    /// The stages section (when the plan has stages or ran the shorthand's two).
+    fn stage_rows(&self, out: &mut String) {
+        if self.stages.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nstages");
+        for s in &self.stages {
+            let f = &s.figures;
+            row(
+                out,
+                &format!(
+                    "{} ({:.1} s, accounts {} -> {})",
+                    s.name,
+                    s.ended_ms.saturating_sub(s.started_ms) as f64 / 1000.0,
+                    s.from_accounts,
+                    s.to_accounts
+                ),
+                format!(
+                    "+{} -{}, sent/s {:.1}, delivered/s {:.1}, p99 {} ms",
+                    s.arrived,
+                    s.departed,
+                    f.sent_per_sec,
+                    f.delivered_per_sec,
+                    ms(f.message_p99_us)
+                ),
+            );
+        }
     }
 }
 
