@@ -78,6 +78,10 @@ pub struct Shared {
     /// Index of the running stage (usize::MAX before the first).
     pub current: Cell<usize>,
     pub chaos_events: RefCell<Vec<ChaosEvent>>,
+    /// This shard's accounts; added and logged out so far.
+    pub planned: u64,
+    pub added: Cell<u64>,
+    pub departed: Cell<u64>,
 }
 
 impl Shared {
@@ -114,6 +118,10 @@ impl Shared {
         let t = self.tracker.borrow();
         let s = self.sends.borrow();
         r.counts = t.out.counts.clone();
+        r.counts.accounts_planned = self.planned;
+        r.counts.accounts_added = self.added.get();
+        r.counts.accounts_expected_online = self.added.get() - self.departed.get();
+        r.counts.accounts_fully_connected = t.fully_connected;
         r.counts.messages_sent = s.sent;
         r.counts.messages_send_failed = s.failed;
         r.counts.messages_delivered = received.delivered;
@@ -295,6 +303,9 @@ impl Run {
             stages: RefCell::new(stages),
             current: Cell::new(usize::MAX),
             chaos_events: RefCell::new(Vec::new()),
+            planned: indexes.len() as u64,
+            added: Cell::new(0),
+            departed: Cell::new(0),
         });
         Run {
             schedule,
@@ -533,6 +544,7 @@ impl Run {
                 });
                 self.active.push_back(slot);
                 self.added += 1;
+                self.shared.added.set(self.added);
                 self.stage_count(|s| s.arrived += 1);
             }
             Err(e) => {
@@ -557,6 +569,7 @@ impl Run {
             self.gone[slot as usize] = true;
             left_now = true;
             self.departed += 1;
+            self.shared.departed.set(self.departed);
             self.stage_count(|s| s.departed += 1);
             let (handle, pending) = (member.handle.clone(), member.pending.clone());
             let deadline = self.shared.plan.shutdown_timeout;

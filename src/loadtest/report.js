@@ -1,10 +1,12 @@
 // zimfleet loadtest report and live page: draws the ChartData JSON (src/loadtest/html.rs)
 // with the shared chart helpers (ZfCharts over uPlot). ZfReport.render(data, progress) draws
 // or updates every chart; ZfReport.live(url, ms) polls url and renders each answer;
-// ZfReport.charts() gives the chart wrappers by id (the browser tests read points()).
+// ZfReport.charts() gives the chart wrappers by id (the browser tests read points()), and
+// ZfReport.data() the data drawn last.
 (function (global) {
   "use strict";
   var charts = {};
+  var last = null;
 
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) {
@@ -19,9 +21,9 @@
     }).join("") + "</table>";
   }
 
-  function tables(d) {
+  function tables(d, running) {
     var out = "<h2>Thresholds</h2>" + table(["threshold", "limit", "measured"], d.thresholds);
-    if (d.failures.length) {
+    if (d.failures.length && !running) {
       out += "<ul>" + d.failures.map(function (f) { return "<li class=\"fail\">" + esc(f) + "</li>"; }).join("") + "</ul>";
     }
     if (d.stages.length) out += "<h2>Stages</h2>" + table(d.stage_header, d.stages);
@@ -57,12 +59,14 @@
 
   function render(d, progress) {
     if (!d || !d.charts) return;
+    last = d;
     document.getElementById("title").textContent = d.title;
     var v = document.getElementById("verdict");
-    v.className = d.passed ? "pass" : "fail";
-    v.textContent = progress && progress.stage !== "done" ? "running (verdict so far: " + (d.passed ? "PASS" : "FAIL") + ")" : (d.passed ? "PASS" : "FAIL");
-    document.getElementById("progress").innerHTML = progressLine(progress);
-    document.getElementById("tables").innerHTML = tables(d);
+    var running = !!(progress && progress.stage !== "done");
+    v.className = running ? "" : (d.passed ? "pass" : "fail");
+    v.textContent = running ? "running: the verdict comes at the end" : (d.passed ? "PASS" : "FAIL");
+    document.getElementById("progress").innerHTML = running ? progressLine(progress) : "";
+    document.getElementById("tables").innerHTML = tables(d, running);
     var box = document.getElementById("charts");
     d.charts.forEach(function (c) {
       var key = c.id + ":" + c.labels.join("|");
@@ -90,6 +94,7 @@
   global.ZfReport = {
     render: render,
     live: live,
+    data: function () { return last; },
     charts: function () {
       var out = {};
       Object.keys(charts).forEach(function (k) { out[k] = charts[k].chart; });

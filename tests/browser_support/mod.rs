@@ -48,14 +48,41 @@ fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<
         .write_all(head.as_bytes())
         .and_then(|_| stream.write_all(body.as_bytes()))
         .map_err(|e| format!("chromedriver: {e}"))?;
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("chromedriver: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (_, json) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("chromedriver: no HTTP answer: {text}"))?;
+    let mut buf = [0u8; 8192];
+    let (head_len, body_len) = loop {
+        let n = stream
+            .read(&mut buf)
+            .map_err(|e| format!("chromedriver: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "chromedriver: connection closed: {}",
+                String::from_utf8_lossy(&raw)
+            ));
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("chromedriver: no content-length: {head}"))?;
+            break (end + 4, len);
+        }
+    };
+    while raw.len() < head_len + body_len {
+        let n = stream
+            .read(&mut buf)
+            .map_err(|e| format!("chromedriver: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let json = String::from_utf8_lossy(&raw[head_len..]).into_owned();
+    let json = json.as_str();
     let v: Value = serde_json::from_str(json).map_err(|e| format!("chromedriver: {e}: {json}"))?;
     if v["value"]["error"].is_string() {
         return Err(format!("webdriver: {}", v["value"]));
