@@ -28,7 +28,7 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::receiver::{LoadBot, Membership, Receivers};
 use super::report::{Memory, Report, ShardRun};
-use super::sends::{issue_sends, Member, Sends};
+use super::sends::{issue_sends, Member, Sends, Turns};
 use super::stage_report::{ChaosEvent, StageReport};
 use super::stages::Schedule;
 use super::track::Tracker;
@@ -363,6 +363,7 @@ impl Run {
         let mut ticker = tokio::time::interval(STEP);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let (mut last_t, mut credit) = (Duration::ZERO, 0.0f64);
+        let mut rate;
         self.times.ramp_started = now_ms();
         self.times.hold_started = self.times.ramp_started;
         loop {
@@ -394,7 +395,8 @@ impl Run {
             self.depart(t);
             self.take_ready();
             credit += self.message_credit(last_t.max(messages_from), t);
-            self.issue(credit);
+            rate = self.schedule.msg_rate(t.min(total.saturating_sub(STEP)));
+            self.issue(credit, rate);
             self.chaos_step(t, backend).await;
             if self.times.rss_held_kib == 0 && t >= memory_at {
                 self.sample_memory();
@@ -404,8 +406,7 @@ impl Run {
                 break;
             }
         }
-        // The plan's exact count (unless sends are backed up).
-        self.issue(credit.round());
+        self.issue_rest(credit, rate).await;
         if self.times.rss_held_kib == 0 {
             self.sample_memory();
         }
@@ -536,12 +537,7 @@ impl Run {
         self.shared.tracker.borrow_mut().added(slot, &room_slots);
         match self.fleet.add_account(spec, self.bot.clone()) {
             Ok(handle) => {
-                self.members[slot as usize] = Some(Member {
-                    handle,
-                    rooms,
-                    turns: std::cell::Cell::new(0),
-                    pending: Rc::new(std::cell::Cell::new(0)),
-                });
+                self.members[slot as usize] = Some(Member::new(handle, rooms));
                 self.active.push_back(slot);
                 self.added += 1;
                 self.shared.added.set(self.added);
@@ -623,16 +619,40 @@ impl Run {
         rate * self.senders.len() as f64 * (to - from).as_secs_f64()
     }
 
-    fn issue(&mut self, credit: f64) {
+    /// Issues the sends due by `credit`; `rate`: messages per second per account now.
+    fn issue(&mut self, credit: f64, rate: f64) {
         let due = (credit + 1e-6).floor() as u64;
+        let rooms = u32::max(self.shared.plan.rooms.per_account, 1);
+        let spacing = match rate > 0.0 {
+            true => Duration::from_secs_f64((f64::from(rooms) / rate).min(60.0)),
+            false => Duration::ZERO,
+        };
+        let tracker = self.shared.tracker.borrow();
+        let online = |slot: u32| tracker.is_full(slot);
+        let turns = Turns {
+            members: &self.members,
+            senders: &self.senders,
+            online: &online,
+            gap: spacing / 2,
+        };
         self.cursor = issue_sends(
             &self.shared.sends,
-            &self.members,
-            &self.senders,
+            &turns,
             self.cursor,
             due,
             self.shared.plan.messages.body_bytes,
         );
+    }
+
+    /// After the last stage: the plan's exact count, a step at a time so no room gets two
+    /// sends too close (at most a second; then the rest are not sent).
+    async fn issue_rest(&mut self, credit: f64, rate: f64) {
+        let due = credit.round();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while (self.shared.sends.borrow().issued as f64) < due && Instant::now() < deadline {
+            self.issue(due, rate);
+            tokio::time::sleep(STEP).await;
+        }
     }
 
     async fn chaos_step(&mut self, t: Duration, backend: &Backend) {

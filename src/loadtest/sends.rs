@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::receiver::{make_body, now_us};
 use crate::client::AccountHandle;
@@ -11,6 +12,11 @@ use crate::protocol::MessageType;
 
 /// Sends waiting for their reply, at most (more wait until replies come back).
 pub const MAX_SENDS_IN_FLIGHT: u64 = 20_000;
+/// Least time between two sends of one account to one room: the client allows one message
+/// per 100 ms per conversation (6000004 otherwise), plus 5 ms for timer jitter. The driver
+/// asks for half the planned spacing when that is more (room for an account's mailbox to be
+/// late). A late step's backlog waits for the next steps instead of going out twice.
+pub const MIN_ROOM_GAP: Duration = Duration::from_millis(105);
 
 /// What the sends produced (driver thread only).
 #[derive(Debug, Default)]
@@ -36,31 +42,62 @@ pub struct Member {
     pub turns: Cell<u64>,
     /// Its sends waiting for a reply (a ramp-down logout waits for them).
     pub pending: Rc<Cell<u32>>,
+    /// When it last sent to each of its rooms (same order as `rooms`).
+    pub last_sent: Vec<Cell<Option<Instant>>>,
 }
 
-/// Issues sends until `due` have been issued (or too many wait for replies), taking the
-/// senders (slots into `members`) in turn from position `pos`; returns the next position.
-/// The turn order is the senders' order, so each account's sends stay evenly spaced while
-/// accounts join (at the end) and leave (the caller moves `pos` back by those that left
-/// before it).
+impl Member {
+    /// A member of `rooms` that has not sent yet.
+    pub fn new(handle: AccountHandle, rooms: Vec<(String, u32)>) -> Member {
+        Member {
+            handle,
+            last_sent: rooms.iter().map(|_| Cell::new(None)).collect(),
+            rooms,
+            turns: Cell::new(0),
+            pending: Rc::new(Cell::new(0)),
+        }
+    }
+}
+
+/// Where and how fast [`issue_sends`] may send.
+pub struct Turns<'a> {
+    pub members: &'a [Option<Member>],
+    /// Slots into `members`, in turn order.
+    pub senders: &'a VecDeque<u32>,
+    /// Whether the account in a slot is online now (a send to one that is not would wait in
+    /// its outbox and leave in a burst when it is back).
+    pub online: &'a dyn Fn(u32) -> bool,
+    /// Least time between two sends of one account to one room (at least [`MIN_ROOM_GAP`]).
+    pub gap: Duration,
+}
+
+/// Issues sends until `due` have been issued (or too many wait for replies, or every sender
+/// sent too recently), taking the senders in turn from position `pos`; returns the next
+/// position. The turn order is the senders' order, so each account's sends stay evenly
+/// spaced while accounts join (at the end) and leave (the caller moves `pos` back by those
+/// that left before it).
 pub fn issue_sends(
     sends: &Rc<RefCell<Sends>>,
-    members: &[Option<Member>],
-    senders: &VecDeque<u32>,
+    turns: &Turns<'_>,
     mut pos: usize,
     due: u64,
     body_bytes: usize,
 ) -> usize {
+    let (members, senders) = (turns.members, turns.senders);
+    let gap = turns.gap.max(MIN_ROOM_GAP);
     let n = senders.len();
     if n == 0 {
         return pos;
     }
+    let now = Instant::now();
+    // Turns passed without a send: after a whole round, every sender is too recent.
+    let mut idle = 0;
     loop {
         let (issued, in_flight) = {
             let s = sends.borrow();
             (s.issued, s.in_flight)
         };
-        if issued >= due || in_flight >= MAX_SENDS_IN_FLIGHT {
+        if issued >= due || in_flight >= MAX_SENDS_IN_FLIGHT || idle >= n {
             return pos;
         }
         pos %= n;
@@ -74,10 +111,21 @@ pub fn issue_sends(
             sends.borrow_mut().issued += 1;
             continue;
         }
+        if !(turns.online)(slot as u32) {
+            idle += 1;
+            continue;
+        }
         let turn = member.turns.get();
+        let j = (turn % member.rooms.len() as u64) as usize;
+        let last = &member.last_sent[j];
+        if last.get().is_some_and(|t| now.duration_since(t) < gap) {
+            idle += 1;
+            continue;
+        }
+        idle = 0;
+        last.set(Some(now));
         member.turns.set(turn + 1);
-        let (room_id, room_slot) =
-            member.rooms[(turn % member.rooms.len() as u64) as usize].clone();
+        let (room_id, room_slot) = member.rooms[j].clone();
         send_one(sends, member, room_id, room_slot, body_bytes, issued);
     }
 }

@@ -189,6 +189,14 @@ impl Tracker {
         self.tick(ts_ms).logouts += 1;
     }
 
+    /// Whether the account in `slot` is Connected with every room Connected.
+    pub fn is_full(&self, slot: u32) -> bool {
+        self.accounts
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(AccountTrack::full)
+    }
+
     /// Whether `user_id` was logged out by a ramp down.
     pub fn has_left(&self, user_id: &str) -> bool {
         self.slots
