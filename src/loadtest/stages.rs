@@ -140,7 +140,7 @@ pub struct Stage {
 impl Stage {
     /// End offset.
     pub fn end(&self) -> Duration {
-        self.start + self.duration
+        self.start.saturating_add(self.duration)
     }
 
     /// Share of the stage done at `t` (clamped to 0..=1).
@@ -197,8 +197,8 @@ impl Schedule {
                 arrived_before: arrived,
                 departed_before: departed,
             };
-            arrived += stage.arrivals();
-            departed += stage.departures();
+            arrived = arrived.saturating_add(stage.arrivals());
+            departed = departed.saturating_add(stage.departures());
             (accounts, rate, start) = (to_accounts, to_rate, stage.end());
             out.push(stage);
         }
@@ -217,7 +217,8 @@ impl Schedule {
         rate: f64,
         chaos: &StageChaos,
     ) -> Schedule {
-        let ramp = Duration::from_secs_f64(accounts as f64 / f64::from(arrival_rate.max(1)));
+        let secs = accounts as f64 / f64::from(arrival_rate.max(1));
+        let ramp = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         let stages = [
             StagePlan {
                 name: "ramp".into(),
@@ -271,7 +272,8 @@ impl Schedule {
         };
         let (before, during) = f(s);
         // A hair of slack so the last one of a stage is due at the stage's end, not after.
-        before + ((during as f64 * s.frac(t)) + 1e-9).floor().min(during as f64) as u64
+        let part = ((during as f64 * s.frac(t)) + 1e-9).floor().min(during as f64) as u64;
+        before.saturating_add(part)
     }
 
     /// Messages per second per account at `t` (0 after the last stage).
