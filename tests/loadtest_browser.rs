@@ -117,7 +117,10 @@ fn report_and_live_page_draw_every_chart_with_every_stage_marked() {
     let progress = live["progress"].as_str().unwrap();
     assert!(progress.contains("fully connected"), "{progress}");
     assert!(progress.contains("ramp down: "), "{progress}");
-    assert!(live["verdict"].as_str().unwrap().starts_with("running"), "{live}");
+    assert!(
+        live["verdict"].as_str().unwrap().starts_with("running"),
+        "{live}"
+    );
     assert_eq!(live["stages"], 4);
     browser.screenshot(&target_path("loadtest-live.png"));
 
@@ -141,7 +144,10 @@ fn report_and_live_page_draw_every_chart_with_every_stage_marked() {
         r["latency"]["buckets"].as_object().unwrap().len() as u64
     );
     let marks = report["marks"].as_array().unwrap();
-    let drops = marks.iter().filter(|m| m.as_str().unwrap().starts_with("drop ")).count();
+    let drops = marks
+        .iter()
+        .filter(|m| m.as_str().unwrap().starts_with("drop "))
+        .count();
     assert_eq!(drops, 1, "one drop, 1 s into the 2 s plateau: {marks:?}");
     browser.screenshot(&target_path("loadtest-report.png"));
 }

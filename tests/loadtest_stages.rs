@@ -67,7 +67,10 @@ fn four_stage_plan_ramps_up_holds_spikes_and_ramps_down() {
     let chaos = r["chaos_events"].as_array().unwrap();
     assert_eq!(chaos.len(), 2, "{chaos:?}");
     for e in chaos {
-        assert_eq!((e["kind"].as_str(), e["stage"].as_str()), (Some("drop"), Some("plateau")));
+        assert_eq!(
+            (e["kind"].as_str(), e["stage"].as_str()),
+            (Some("drop"), Some("plateau"))
+        );
         assert_eq!(u(&e["accounts"]), 10);
     }
     assert_eq!(c["reconnects"], c["disconnects"]);
@@ -99,9 +102,7 @@ fn shards_split_every_stage_and_merge_to_the_plan() {
     let plan = stages_plan();
     let run = |shard: &'static str, name: &'static str| {
         let plan = plan.clone();
-        std::thread::spawn(move || {
-            run_plan(&["--config", &plan, "--shard", shard], name, 0).0
-        })
+        std::thread::spawn(move || run_plan(&["--config", &plan, "--shard", shard], name, 0).0)
     };
     let (a, b) = (run("0/2", "st-shard0.json"), run("1/2", "st-shard1.json"));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
@@ -131,7 +132,9 @@ fn shards_split_every_stage_and_merge_to_the_plan() {
     // Both shards' drops, in time order, marked on the merged charts.
     let chaos = m["chaos_events"].as_array().unwrap();
     assert_eq!(chaos.len(), 4);
-    assert!(chaos.windows(2).all(|w| u(&w[0]["ts_ms"]) <= u(&w[1]["ts_ms"])));
+    assert!(chaos
+        .windows(2)
+        .all(|w| u(&w[0]["ts_ms"]) <= u(&w[1]["ts_ms"])));
     // The report subcommand draws the merged report.
     let out = zimfleet(&[
         "loadtest",

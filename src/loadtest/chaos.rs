@@ -92,7 +92,11 @@ impl Chaos {
             let len = self.plan.offline_for.min(hold_end - t);
             let picks = pick(online, self.plan.offline_share);
             self.offline += picks.len() as u64;
-            events.push(event(ChaosKind::Offline, picks.len(), len.as_millis() as u64));
+            events.push(event(
+                ChaosKind::Offline,
+                picks.len(),
+                len.as_millis() as u64,
+            ));
             out.push(Action::Offline(picks, len));
         }
         if self.server_drop.is_some_and(|at| t >= at) {

@@ -29,7 +29,9 @@ use super::progress::Progress;
 use super::receiver::{LoadBot, Membership, Receivers};
 use super::report::{Memory, Report, ShardRun};
 use super::sends::{issue_sends, Member, Sends, Turns};
-use super::stage_report::{ChaosEvent, StageReport};
+use super::settle::AllOnline;
+pub use super::shared::Shared;
+use super::stage_report::StageReport;
 use super::stages::Schedule;
 use super::track::Tracker;
 use super::LoadtestError;
@@ -65,98 +67,6 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// What the run, its progress ticker and the live page share (driver thread only).
-pub struct Shared {
-    pub plan: Plan,
-    pub tracker: RefCell<Tracker>,
-    pub sends: Rc<RefCell<Sends>>,
-    pub receivers: Arc<Receivers>,
-    pub latency: RefCell<LatencySeries>,
-    pub stages: RefCell<Vec<StageReport>>,
-    /// Index of the running stage (usize::MAX before the first).
-    pub current: Cell<usize>,
-    pub chaos_events: RefCell<Vec<ChaosEvent>>,
-    /// This shard's accounts; added and logged out so far.
-    pub planned: u64,
-    pub added: Cell<u64>,
-    pub departed: Cell<u64>,
-}
-
-impl Shared {
-    /// Moves the receivers' finished seconds of latency into the series.
-    pub fn flush_latency(&self) {
-        let done = self.receivers.take_latency_before(crate::clock::unix_secs());
-        let mut series = self.latency.borrow_mut();
-        for (sec, h) in done {
-            series.add(sec, &h);
-        }
-    }
-
-    /// The running stage's name ("" before the first).
-    pub fn stage_name(&self) -> String {
-        let i = self.current.get();
-        self.stages
-            .borrow()
-            .get(i)
-            .map(|s| s.name.clone())
-            .unwrap_or_default()
-    }
-
-    /// A report of everything measured so far (the live page's data; the final report
-    /// adds the end-of-run counts to it).
-    pub fn snapshot(&self, fleet: &Fleet) -> Report {
-        let mut r = Report::new(self.plan.clone());
-        let received = self.receivers.collect();
-        {
-            let mut series = self.latency.borrow_mut();
-            for (sec, h) in &received.latency_by_sec {
-                series.add(*sec, h);
-            }
-        }
-        let t = self.tracker.borrow();
-        let s = self.sends.borrow();
-        r.counts = t.out.counts.clone();
-        r.counts.accounts_planned = self.planned;
-        r.counts.accounts_added = self.added.get();
-        r.counts.accounts_expected_online = self.added.get() - self.departed.get();
-        r.counts.accounts_fully_connected = t.fully_connected;
-        r.counts.messages_sent = s.sent;
-        r.counts.messages_send_failed = s.failed;
-        r.counts.messages_delivered = received.delivered;
-        r.counts.messages_duplicated = received.duplicated;
-        r.histograms = t.out.histograms.clone();
-        let metrics = fleet.metrics();
-        r.histograms.login.merge(&metrics.login_latency.snapshot());
-        r.histograms
-            .room_enter
-            .merge(&metrics.room_enter_latency.snapshot());
-        r.histograms.message = received.latency;
-        r.errors = t.out.errors.clone();
-        r.errors_by_sec = t.out.errors_by_sec.clone();
-        for (code, n) in &s.errors {
-            *r.errors.entry(*code).or_default() += n;
-        }
-        for (sec, codes) in &s.errors_by_sec {
-            let into = r.errors_by_sec.entry(*sec).or_default();
-            for (code, n) in codes {
-                *into.entry(*code).or_default() += n;
-            }
-        }
-        r.timeline = t.out.timeline.clone();
-        for (sec, n) in &s.by_sec {
-            r.timeline.entry(*sec).or_default().sent += n;
-        }
-        for (sec, n) in &received.delivered_by_sec {
-            r.timeline.entry(*sec).or_default().delivered += n;
-        }
-        r.latency = self.latency.borrow().clone();
-        r.stages = self.stages.borrow().clone();
-        r.chaos_events = self.chaos_events.borrow().clone();
-        r.finish();
-        r
-    }
 }
 
 /// Phase times of this shard (unix ms) and its memory samples.
@@ -585,7 +495,11 @@ impl Run {
         if left_now {
             let gone = &self.gone;
             let before = self.cursor.min(self.senders.len());
-            self.cursor -= self.senders.range(..before).filter(|&&s| gone[s as usize]).count();
+            self.cursor -= self
+                .senders
+                .range(..before)
+                .filter(|&&s| gone[s as usize])
+                .count();
             self.active.retain(|&s| !gone[s as usize]);
             self.senders.retain(|&s| !gone[s as usize]);
         }
@@ -603,7 +517,10 @@ impl Run {
             let sends = self.shared.sends.borrow();
             if sends.issued > 0 {
                 if let Some(m) = &self.members[slot as usize] {
-                    let seqs = m.rooms.iter().map(|r| sends.seqs.get(&r.1).map_or(0, |s| s.1));
+                    let seqs = m
+                        .rooms
+                        .iter()
+                        .map(|r| sends.seqs.get(&r.1).map_or(0, |s| s.1));
                     self.joined_after[slot as usize] = Some(seqs.collect());
                 }
             }
@@ -725,7 +642,10 @@ impl Run {
         let mut fully = 0;
         for s in &statuses {
             if self.shared.tracker.borrow().has_left(&s.user_id) {
-                *report.accounts_by_state.entry("logged out".into()).or_default() += 1;
+                *report
+                    .accounts_by_state
+                    .entry("logged out".into())
+                    .or_default() += 1;
                 continue;
             }
             *report
@@ -804,62 +724,11 @@ impl Run {
             memory: Memory {
                 rss_before_kib: t.rss_before_kib,
                 rss_held_kib: t.rss_held_kib,
-                per_account_bytes: t.rss_held_kib.saturating_sub(t.rss_before_kib) * 1024
-                    / online,
+                per_account_bytes: t.rss_held_kib.saturating_sub(t.rss_before_kib) * 1024 / online,
                 includes_server: plan.embedded(),
                 sampled_ms: t.memory_sampled,
             },
             host: host_name(),
         }
-    }
-}
-
-/// "Has every added account settled?" (Connected with every room Connected, or ended or
-/// logged out, or a room out after a failed first entry, which ZIM does not retry.) From
-/// the tracker; if it lost events to lag, from the fleet's status (at most once a second:
-/// it asks every account), where only fully connected accounts count.
-struct AllOnline<'a> {
-    fleet: &'a Fleet,
-    tracker: &'a RefCell<Tracker>,
-    last_status: Option<Instant>,
-}
-
-impl<'a> AllOnline<'a> {
-    fn new(fleet: &'a Fleet, tracker: &'a RefCell<Tracker>) -> Self {
-        AllOnline {
-            fleet,
-            tracker,
-            last_status: None,
-        }
-    }
-
-    /// `added`: accounts added so far; `online`: how many of them should be online.
-    async fn check(&mut self, added: u64, online: u64) -> bool {
-        let (settled, lost) = {
-            let t = self.tracker.borrow();
-            (t.settled, t.out.counts.events_lost)
-        };
-        if settled >= added {
-            return true;
-        }
-        if lost == 0
-            || self
-                .last_status
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
-            return false;
-        }
-        self.last_status = Some(Instant::now());
-        let now_online = self
-            .fleet
-            .status()
-            .await
-            .iter()
-            .filter(|s| {
-                s.state == ConnectionState::Connected
-                    && s.rooms.iter().all(|r| r.state == RoomState::Connected)
-            })
-            .count() as u64;
-        now_online >= online
     }
 }

@@ -102,7 +102,10 @@ impl ChartData {
             ),
             kv(
                 "chaos drops / offline / server drops",
-                format!("{} / {} / {}", c.chaos_drops, c.chaos_offline, c.server_drops),
+                format!(
+                    "{} / {} / {}",
+                    c.chaos_drops, c.chaos_offline, c.server_drops
+                ),
             ),
             kv("fleet events lost to lag", c.events_lost.to_string()),
         ];
@@ -117,8 +120,18 @@ impl ChartData {
             thresholds: thresholds(r),
             figures,
             stage_header: vec![
-                "stage", "start s", "length s", "accounts", "msg/s per account", "added",
-                "logged out", "logins", "reconnects", "sent/s", "delivered/s", "p50 ms",
+                "stage",
+                "start s",
+                "length s",
+                "accounts",
+                "msg/s per account",
+                "added",
+                "logged out",
+                "logins",
+                "reconnects",
+                "sent/s",
+                "delivered/s",
+                "p50 ms",
                 "p99 ms",
             ],
             stages: stage_rows(r),
@@ -168,7 +181,12 @@ fn thresholds(r: &Report) -> Vec<[String; 3]> {
 }
 
 fn stage_rows(r: &Report) -> Vec<Vec<String>> {
-    let first = r.stages.iter().map(|s| s.started_ms).filter(|&t| t > 0).min();
+    let first = r
+        .stages
+        .iter()
+        .map(|s| s.started_ms)
+        .filter(|&t| t > 0)
+        .min();
     r.stages
         .iter()
         .map(|s| {
@@ -252,9 +270,17 @@ fn charts(r: &Report) -> Vec<Chart> {
         time_chart(
             "accounts",
             "Accounts by state",
-            &[("connected", "y"), ("reconnecting", "y"), ("logging in or ended", "y")],
+            &[
+                ("connected", "y"),
+                ("reconnecting", "y"),
+                ("logging in or ended", "y"),
+            ],
             x.clone(),
-            vec![col(|t| t.connected), col(|t| t.reconnecting), col(|t| t.other)],
+            vec![
+                col(|t| t.connected),
+                col(|t| t.reconnecting),
+                col(|t| t.other),
+            ],
         ),
         time_chart(
             "events",
@@ -317,7 +343,10 @@ fn percentile_chart(r: &Report) -> Chart {
         ("room enter", &h.room_enter),
         ("message end to end", &h.message),
         ("reconnect", &h.reconnect),
-        ("room back after ConnectTimeout", &h.room_recovery_after_connect_timeout),
+        (
+            "room back after ConnectTimeout",
+            &h.room_recovery_after_connect_timeout,
+        ),
     ];
     let x: Vec<f64> = (0..=NINES_STEPS)
         .map(|i| f64::from(i) * 4.0 / f64::from(NINES_STEPS))
@@ -347,7 +376,11 @@ fn percentile_chart(r: &Report) -> Chart {
 }
 
 fn errors_chart(r: &Report, secs: &[u64], x: Vec<f64>) -> Chart {
-    let codes: BTreeSet<u32> = r.errors_by_sec.values().flat_map(|m| m.keys().copied()).collect();
+    let codes: BTreeSet<u32> = r
+        .errors_by_sec
+        .values()
+        .flat_map(|m| m.keys().copied())
+        .collect();
     let empty = BTreeMap::new();
     let at = |s: &u64| r.errors_by_sec.get(s).unwrap_or(&empty);
     let mut labels = vec![("all codes".to_string(), "y")];
@@ -467,12 +500,23 @@ mod tests {
         let ids: Vec<_> = d.charts.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["accounts", "events", "messages", "latency", "percentiles", "errors"]
+            [
+                "accounts",
+                "events",
+                "messages",
+                "latency",
+                "percentiles",
+                "errors"
+            ]
         );
         for c in &d.charts {
             assert!(!c.x.is_empty(), "{}", c.id);
             assert_eq!(c.columns.len(), c.labels.len(), "{}", c.id);
-            assert!(c.columns.iter().all(|col| col.len() == c.x.len()), "{}", c.id);
+            assert!(
+                c.columns.iter().all(|col| col.len() == c.x.len()),
+                "{}",
+                c.id
+            );
         }
         let errors = &d.charts[5];
         assert_eq!(errors.labels.len(), 2, "{:?}", errors.labels);

@@ -10,6 +10,8 @@
 //!   as pure arithmetic: arrivals, departures and message rate over time.
 //! - [`driver`]: the run on top of [`crate::client::Fleet`], stage by stage: arrivals and
 //!   ramp-down logouts, messages ([`sends`]), chaos ([`chaos`]), drain, count.
+//! - [`shared`]: what the run, the progress ticker and the live page share; [`settle`]:
+//!   the wait for every account to settle.
 //! - [`progress`]: the once-a-second figures: progress line, state samples, live data.
 //! - [`receiver`]: the load bot: end-to-end latency, deliveries, duplicates and missing seqs.
 //! - [`track`]: the fleet's events turned into states, recoveries and per-second counts.
@@ -24,8 +26,8 @@ pub mod backend;
 pub mod chaos;
 pub mod cli;
 pub mod driver;
-pub mod html;
 pub mod hist;
+pub mod html;
 pub mod live;
 pub mod plan;
 pub mod preflight;
@@ -33,7 +35,9 @@ pub mod progress;
 pub mod receiver;
 pub mod report;
 pub mod sends;
+pub mod settle;
 pub mod shard;
+pub mod shared;
 pub mod stage_report;
 pub mod stages;
 pub mod table;

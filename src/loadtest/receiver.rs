@@ -407,7 +407,10 @@ mod tests {
             left,
             joined_after,
         };
-        assert_eq!(rx.missing(&[m(0, false, None), m(1, false, None)], &sent), 4);
+        assert_eq!(
+            rx.missing(&[m(0, false, None), m(1, false, None)], &sent),
+            4
+        );
         // b left after seq 3: only its gap at 2 counts.
         assert_eq!(rx.missing(&[m(0, false, None), m(1, true, None)], &sent), 2);
         // b joined late (after seq 2 had gone): from its first seq (1 here) on.

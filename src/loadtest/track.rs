@@ -224,40 +224,11 @@ impl Tracker {
         if acct.left {
             return;
         }
-        let was_full = acct.full();
-        let was_settled = acct.settled();
+        let was = (acct.full(), acct.settled());
         let ts = ev.ts_ms;
-        // Counting happens after the borrow of `acct` ends.
-        let mut effect = Effect::None;
-        match &ev.kind {
+        let effect = match &ev.kind {
             EventKind::Connection { state, event, ext } => {
-                acct.state = *state;
-                match (state, event) {
-                    (ConnectionState::Connected, _) => {
-                        if !acct.logged_in {
-                            acct.logged_in = true;
-                            effect = Effect::Login;
-                        } else if acct.reconnecting_ms > 0 {
-                            effect = Effect::Reconnected(ts.saturating_sub(acct.reconnecting_ms));
-                            acct.reconnecting_ms = 0;
-                        }
-                    }
-                    (ConnectionState::Reconnecting, _) if acct.reconnecting_ms == 0 => {
-                        acct.reconnecting_ms = ts.max(1);
-                        effect = Effect::Disconnected;
-                    }
-                    (ConnectionState::Disconnected, event) => {
-                        acct.reconnecting_ms = 0;
-                        if !acct.ended && *event != ConnectionEvent::Success {
-                            acct.ended = true;
-                            effect = Effect::Ended {
-                                before_login: !acct.logged_in,
-                                ext: ext.clone(),
-                            };
-                        }
-                    }
-                    _ => {}
-                }
+                connection_effect(acct, ts, *state, *event, ext)
             }
             EventKind::Room {
                 room_id,
@@ -271,43 +242,20 @@ impl Tracker {
                 let Some(r) = acct.rooms.iter_mut().find(|r| r.room == room) else {
                     return;
                 };
-                r.state = *state;
-                match (state, event) {
-                    (RoomState::Connected, _) => {
-                        if !r.entered {
-                            r.entered = true;
-                            r.failed = false;
-                            effect = Effect::RoomEntered;
-                        } else if r.interrupted_ms > 0 {
-                            effect = Effect::RoomBack(r.t2, ts.saturating_sub(r.interrupted_ms));
-                            r.interrupted_ms = 0;
-                            r.t2 = T2::StillMember;
-                        }
-                    }
-                    (RoomState::Connecting, RoomEvent::NetworkInterrupted)
-                        if r.interrupted_ms == 0 =>
-                    {
-                        r.interrupted_ms = ts.max(1);
-                        r.t2 = T2::StillMember;
-                    }
-                    (RoomState::Disconnected, RoomEvent::ConnectTimeout)
-                        if r.interrupted_ms > 0 =>
-                    {
-                        r.t2 = T2::ConnectTimeout;
-                    }
-                    (RoomState::Disconnected, RoomEvent::RoomNotExist) if r.interrupted_ms > 0 => {
-                        r.t2 = T2::RoomNotExist;
-                    }
-                    (RoomState::Disconnected, _) if !r.entered => {
-                        r.failed = true;
-                        effect = Effect::RoomEntryFailed(ext.clone());
-                    }
-                    _ => {}
-                }
+                room_effect(r, ts, *state, *event, ext)
             }
-            EventKind::RoomGaveUp { .. } => effect = Effect::RoomGaveUp,
-            _ => {}
-        }
+            EventKind::RoomGaveUp { .. } => Effect::RoomGaveUp,
+            _ => Effect::None,
+        };
+        self.settle_counts(slot, was, ts);
+        self.count(effect, ts);
+    }
+
+    /// Keeps `settled`, `fully_connected` and the ready list right after an account changed.
+    fn settle_counts(&mut self, slot: u32, (was_full, was_settled): (bool, bool), ts: u64) {
+        let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
+            return;
+        };
         let now_settled = acct.settled();
         if now_settled && !acct.ready && !acct.ended {
             acct.ready = true;
@@ -329,6 +277,10 @@ impl Tracker {
             (true, false) => self.fully_connected -= 1,
             _ => {}
         }
+    }
+
+    /// Counts what an event did.
+    fn count(&mut self, effect: Effect, ts: u64) {
         match effect {
             Effect::None => {}
             Effect::Login => {
@@ -393,6 +345,86 @@ impl Tracker {
         }
         c
     }
+}
+
+/// What a connection event does to an account.
+fn connection_effect(
+    acct: &mut AccountTrack,
+    ts: u64,
+    state: ConnectionState,
+    event: ConnectionEvent,
+    ext: &serde_json::Value,
+) -> Effect {
+    acct.state = state;
+    let mut effect = Effect::None;
+    match (&state, &event) {
+        (ConnectionState::Connected, _) => {
+            if !acct.logged_in {
+                acct.logged_in = true;
+                effect = Effect::Login;
+            } else if acct.reconnecting_ms > 0 {
+                effect = Effect::Reconnected(ts.saturating_sub(acct.reconnecting_ms));
+                acct.reconnecting_ms = 0;
+            }
+        }
+        (ConnectionState::Reconnecting, _) if acct.reconnecting_ms == 0 => {
+            acct.reconnecting_ms = ts.max(1);
+            effect = Effect::Disconnected;
+        }
+        (ConnectionState::Disconnected, event) => {
+            acct.reconnecting_ms = 0;
+            if !acct.ended && *event != ConnectionEvent::Success {
+                acct.ended = true;
+                effect = Effect::Ended {
+                    before_login: !acct.logged_in,
+                    ext: ext.clone(),
+                };
+            }
+        }
+        _ => {}
+    }
+    effect
+}
+
+/// What a room event does to one of an account's rooms.
+fn room_effect(
+    r: &mut RoomTrack,
+    ts: u64,
+    state: RoomState,
+    event: RoomEvent,
+    ext: &serde_json::Value,
+) -> Effect {
+    r.state = state;
+    let mut effect = Effect::None;
+    match (state, event) {
+        (RoomState::Connected, _) => {
+            if !r.entered {
+                r.entered = true;
+                r.failed = false;
+                effect = Effect::RoomEntered;
+            } else if r.interrupted_ms > 0 {
+                effect = Effect::RoomBack(r.t2, ts.saturating_sub(r.interrupted_ms));
+                r.interrupted_ms = 0;
+                r.t2 = T2::StillMember;
+            }
+        }
+        (RoomState::Connecting, RoomEvent::NetworkInterrupted) if r.interrupted_ms == 0 => {
+            r.interrupted_ms = ts.max(1);
+            r.t2 = T2::StillMember;
+        }
+        (RoomState::Disconnected, RoomEvent::ConnectTimeout) if r.interrupted_ms > 0 => {
+            r.t2 = T2::ConnectTimeout;
+        }
+        (RoomState::Disconnected, RoomEvent::RoomNotExist) if r.interrupted_ms > 0 => {
+            r.t2 = T2::RoomNotExist;
+        }
+        (RoomState::Disconnected, _) if !r.entered => {
+            r.failed = true;
+            effect = Effect::RoomEntryFailed(ext.clone());
+        }
+        _ => {}
+    }
+    effect
 }
 
 enum Effect {

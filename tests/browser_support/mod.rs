@@ -124,10 +124,8 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver not ready in 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = std::env::temp_dir().join(format!(
-            "zimfleet-chromium-{}-{port}",
-            std::process::id()
-        ));
+        let profile =
+            std::env::temp_dir().join(format!("zimfleet-chromium-{}-{port}", std::process::id()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
