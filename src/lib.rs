@@ -19,8 +19,9 @@
 //!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
-//! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
-//!   progress, reports with exact merge, shards.
+//! - `loadtest/`: plan and stages, pre-flight, driver on top of the fleet (arrivals,
+//!   ramp-down logouts, messages, chaos), load bot, HDR histograms, progress, reports with
+//!   exact merge (table, JSON, self-contained HTML), the live page, shards.
 //! - `web/`: assets shared by every page zimfleet serves: uPlot and the chart helpers.
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.

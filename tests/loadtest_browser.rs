@@ -68,6 +68,25 @@ fn drawn(v: &Value) -> bool {
         && STAGES.iter().all(|s| marks.contains(s))
 }
 
+/// The live page's address, from the run's stderr.
+fn live_url(child: &mut std::process::Child) -> String {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the live page's address on stderr");
+        if let Some(url) = line.strip_prefix("zimfleet loadtest: live page on ") {
+            return url.to_string();
+        }
+    }
+}
+
 #[test]
 fn report_and_live_page_draw_every_chart_with_every_stage_marked() {
     let plan = temp("browser-plan.toml");
@@ -90,21 +109,7 @@ fn report_and_live_page_draw_every_chart_with_every_stage_marked() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("zimfleet starts");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let url = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the live page's address on stderr");
-        if let Some(url) = line.strip_prefix("zimfleet loadtest: live page on ") {
-            break url.to_string();
-        }
-    };
+    let url = live_url(&mut child);
     let Some(browser) = Browser::start("loadtest_browser") else {
         let _ = child.kill();
         return;

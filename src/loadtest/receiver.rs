@@ -238,8 +238,10 @@ impl Receivers {
 
     /// Sums the stripes.
     pub fn collect(&self) -> Received {
-        let mut out = Received::default();
-        out.latency_by_sec = self.take_latency_before(u64::MAX);
+        let mut out = Received {
+            latency_by_sec: self.take_latency_before(u64::MAX),
+            ..Received::default()
+        };
         for s in &self.stripes {
             let s = lock(s);
             out.latency.merge(&s.latency.0);
