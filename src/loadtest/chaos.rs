@@ -32,6 +32,7 @@ pub struct Chaos {
     asks_server: bool,
     /// Links dropped and accounts held offline so far.
     pub drops: u64,
+    /// Offline.
     pub offline: u64,
 }
 

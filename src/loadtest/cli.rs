@@ -20,6 +20,7 @@ use crate::telemetry::LogFormat;
 #[command(args_conflicts_with_subcommands = true)]
 pub struct LoadtestArgs {
     #[command(subcommand)]
+    /// A subcommand, or none for a run.
     pub command: Option<LoadtestCommand>,
     /// Boxed: the flags are many, and clap's enum of subcommands holds this by value.
     #[command(flatten)]
@@ -27,6 +28,7 @@ pub struct LoadtestArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
+/// The subcommands of `zimfleet loadtest`.
 pub enum LoadtestCommand {
     /// Merge shard reports exactly (histograms bucket by bucket) and print the table.
     Merge(MergeArgs),
@@ -35,6 +37,7 @@ pub enum LoadtestCommand {
 }
 
 #[derive(Debug, clap::Args)]
+/// Arguments of `zimfleet loadtest report`.
 pub struct ReportArgs {
     /// A report written with --out (one run or merged shards).
     pub report: PathBuf,
@@ -44,6 +47,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, clap::Args)]
+/// Arguments of `zimfleet loadtest merge`.
 pub struct MergeArgs {
     /// Shard reports written with --out.
     #[arg(required = true)]
@@ -169,12 +173,14 @@ pub struct RunFlags {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// How accounts spread over rooms (`rooms.spread`).
 pub enum SpreadFlag {
     Fill,
     RoundRobin,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// Where accounts get their tokens (`token.source`).
 pub enum TokenSourceFlag {
     Embedded,
     Generated,
@@ -252,6 +258,7 @@ impl RunFlags {
     }
 }
 
+/// `zimfleet loadtest ...`: runs, merges or draws; the exit code says how it went.
 pub fn main(args: LoadtestArgs) -> ExitCode {
     match args.command {
         Some(LoadtestCommand::Merge(m)) => merge_main(m),

@@ -25,28 +25,37 @@ const NINES_STEPS: u32 = 80;
 pub struct Mark {
     /// Unix seconds.
     pub t: f64,
+    /// Stage name, or what the chaos did ("drop 10").
     pub label: String,
 }
 
 /// One chart: x values and one column per series (null = no value).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chart {
+    /// Stable id: the element is `chart-ID`, the wrapper `ZfReport.charts()[ID]`.
     pub id: String,
+    /// Shown above the chart.
     pub title: String,
     /// "time" (x in unix seconds, marks drawn) or "percentiles" (x in nines).
     pub kind: &'static str,
+    /// Series names, in column order.
     pub labels: Vec<String>,
     /// Per series: "y" or "y2" (a second axis on the right).
     pub scales: Vec<&'static str>,
+    /// X values (unix seconds, or nines).
     pub x: Vec<f64>,
+    /// One column of y values per series, as long as `x`.
     pub columns: Vec<Vec<Option<f64>>>,
 }
 
 /// Everything the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChartData {
+    /// The page's heading.
     pub title: String,
+    /// The verdict.
     pub passed: bool,
+    /// One line per threshold missed.
     pub failures: Vec<String>,
     /// (threshold, limit, measured) rows.
     pub thresholds: Vec<[String; 3]>,
@@ -54,8 +63,11 @@ pub struct ChartData {
     pub figures: Vec<[String; 2]>,
     /// Stage table: header and rows.
     pub stage_header: Vec<&'static str>,
+    /// Stage table rows (one per stage, as `stage_header`).
     pub stages: Vec<Vec<String>>,
+    /// Stage boundaries and chaos events, for every time axis.
     pub marks: Vec<Mark>,
+    /// The charts, in page order.
     pub charts: Vec<Chart>,
 }
 

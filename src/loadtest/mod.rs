@@ -50,18 +50,30 @@ pub use report::Report;
 /// report, not raised).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadtestError {
+    /// The plan's layers could not be read.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The plan cannot run (the key and why).
     #[error("invalid plan: {0}")]
     InvalidPlan(String),
+    /// This machine cannot hold the plan (the numbers and the fix).
     #[error("pre-flight: {0}")]
     Preflight(String),
+    /// A report file could not be read or written.
     #[error("report {path}: {detail}")]
-    Report { path: String, detail: String },
+    Report {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Reports that do not belong together.
     #[error("cannot merge reports: {0}")]
     Merge(String),
+    /// The backend failed the run (start, tokens, admin API).
     #[error("backend: {0}")]
     Backend(String),
+    /// The live page could not be served.
     #[error("console: {0}")]
     Console(String),
 }

@@ -16,19 +16,33 @@ use crate::client::Fleet;
 /// The progress line's figures (also on the live page).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProgressFigures {
+    /// Elapsed secs.
     pub elapsed_secs: u64,
+    /// Stage.
     pub stage: String,
+    /// Connected.
     pub connected: u64,
+    /// Reconnecting.
     pub reconnecting: u64,
+    /// Other.
     pub other: u64,
+    /// Left.
     pub left: u64,
+    /// Fully connected.
     pub fully_connected: u64,
+    /// Accounts.
     pub accounts: u64,
+    /// Logins per sec.
     pub logins_per_sec: u64,
+    /// Reconnects per sec.
     pub reconnects_per_sec: u64,
+    /// Delivered per sec.
     pub delivered_per_sec: u64,
+    /// Login p99 (unix ms).
     pub login_p99_ms: String,
+    /// Message p99 (unix ms).
     pub message_p99_ms: String,
+    /// Events lost.
     pub events_lost: u64,
 }
 

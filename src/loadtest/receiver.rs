@@ -82,10 +82,12 @@ impl SeqSet {
         true
     }
 
+    /// The lowest seq seen.
     pub fn first(&self) -> Option<u64> {
         self.ranges.first().map(|r| r.0)
     }
 
+    /// The highest seq seen.
     pub fn last(&self) -> Option<u64> {
         self.ranges.last().map(|r| r.1)
     }
@@ -124,10 +126,15 @@ struct Stripe {
 /// What the receivers measured, summed over stripes.
 #[derive(Debug, Default)]
 pub struct Received {
+    /// Latency.
     pub latency: Hist,
+    /// Delivered.
     pub delivered: u64,
+    /// Duplicated.
     pub duplicated: u64,
+    /// Foreign.
     pub foreign: u64,
+    /// Delivered by sec.
     pub delivered_by_sec: BTreeMap<u64, u64>,
     /// unix second -> latency (what the driver had not taken yet).
     pub latency_by_sec: Vec<(u64, Histogram<u64>)>,
@@ -154,10 +161,12 @@ impl Receivers {
         }
     }
 
+    /// The slot of an account of this shard.
     pub fn account_slot(&self, user_id: &str) -> Option<u32> {
         self.accounts.get(user_id).copied()
     }
 
+    /// The slot of a room of this shard.
     pub fn room_slot(&self, room_id: &str) -> Option<u32> {
         self.rooms.get(room_id).copied()
     }
@@ -321,7 +330,9 @@ impl Receivers {
 /// One account's membership of one room, as the missing count sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
+    /// Account.
     pub account: u32,
+    /// Room.
     pub room: u32,
     /// Logged out by a ramp down: its window ends at its own last seq.
     pub left: bool,
@@ -332,6 +343,7 @@ pub struct Membership {
 
 /// The bot every load account runs.
 pub struct LoadBot {
+    /// Receivers.
     pub receivers: Arc<Receivers>,
 }
 

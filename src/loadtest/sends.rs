@@ -21,20 +21,27 @@ pub const MIN_ROOM_GAP: Duration = Duration::from_millis(105);
 /// What the sends produced (driver thread only).
 #[derive(Debug, Default)]
 pub struct Sends {
+    /// In flight.
     pub in_flight: u64,
+    /// Issued.
     pub issued: u64,
+    /// Sent.
     pub sent: u64,
+    /// Failed.
     pub failed: u64,
+    /// Errors.
     pub errors: BTreeMap<u32, u64>,
     /// unix second -> ZIM error code -> failed sends.
     pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
     /// room slot -> (lowest, highest) seq of this shard's sends.
     pub seqs: HashMap<u32, (u64, u64)>,
+    /// By sec.
     pub by_sec: BTreeMap<u64, u64>,
 }
 
 /// One account of this shard.
 pub struct Member {
+    /// Handle.
     pub handle: AccountHandle,
     /// Room ids and slots.
     pub rooms: Vec<(String, u32)>,
@@ -61,6 +68,7 @@ impl Member {
 
 /// Where and how fast [`issue_sends`] may send.
 pub struct Turns<'a> {
+    /// Members.
     pub members: &'a [Option<Member>],
     /// Slots into `members`, in turn order.
     pub senders: &'a VecDeque<u32>,

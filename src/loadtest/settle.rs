@@ -18,6 +18,7 @@ pub struct AllOnline<'a> {
 }
 
 impl<'a> AllOnline<'a> {
+    /// Watches `tracker`, asking `fleet` when events were lost.
     pub fn new(fleet: &'a Fleet, tracker: &'a RefCell<Tracker>) -> Self {
         AllOnline {
             fleet,

@@ -16,18 +16,27 @@ use crate::client::Fleet;
 
 /// What the run, its progress ticker and the live page share (driver thread only).
 pub struct Shared {
+    /// Plan.
     pub plan: Plan,
+    /// Tracker.
     pub tracker: RefCell<Tracker>,
+    /// Sends.
     pub sends: Rc<RefCell<Sends>>,
+    /// Receivers.
     pub receivers: Arc<Receivers>,
+    /// Latency.
     pub latency: RefCell<LatencySeries>,
+    /// Stages.
     pub stages: RefCell<Vec<StageReport>>,
     /// Index of the running stage (usize::MAX before the first).
     pub current: Cell<usize>,
+    /// Chaos events.
     pub chaos_events: RefCell<Vec<ChaosEvent>>,
     /// This shard's accounts; added and logged out so far.
     pub planned: u64,
+    /// Added.
     pub added: Cell<u64>,
+    /// Departed.
     pub departed: Cell<u64>,
 }
 

@@ -125,15 +125,21 @@ impl StageChaos {
 /// One stage as the run sees it: offsets from the start of the first stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
+    /// Name.
     pub name: String,
+    /// Start.
     pub start: Duration,
+    /// Duration.
     pub duration: Duration,
     /// Accounts online (whole plan) at the start and end.
     pub from_accounts: u64,
+    /// To accounts.
     pub to_accounts: u64,
     /// Messages per second per account at the start and end.
     pub from_rate: f64,
+    /// To rate.
     pub to_rate: f64,
+    /// Chaos.
     pub chaos: StageChaos,
     /// Arrivals and departures (whole plan) before this stage.
     arrived_before: u64,
@@ -168,6 +174,7 @@ impl Stage {
 /// The stages of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
+    /// Stages.
     pub stages: Vec<Stage>,
     /// The shorthand: after the first stage, wait (at most `ramp_timeout`) until every
     /// account is online before the next one starts.

@@ -65,17 +65,24 @@ impl AccountTrack {
 /// What the tracker counted.
 #[derive(Debug, Default)]
 pub struct Tracked {
+    /// Counts.
     pub counts: Counts,
+    /// Histograms.
     pub histograms: Histograms,
+    /// Errors.
     pub errors: BTreeMap<u32, u64>,
+    /// Errors by sec.
     pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
+    /// Timeline.
     pub timeline: BTreeMap<u64, Tick>,
 }
 
 /// Accounts by state now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct States {
+    /// Connected.
     pub connected: u64,
+    /// Reconnecting.
     pub reconnecting: u64,
     /// Logging in, or ended (not counting those that left).
     pub other: u64,
@@ -83,6 +90,7 @@ pub struct States {
     pub left: u64,
 }
 
+/// The fleet's events as states and counts (one small entry per account).
 pub struct Tracker {
     slots: HashMap<String, u32>,
     rooms: HashMap<String, u32>,
@@ -96,6 +104,7 @@ pub struct Tracker {
     /// Slots that settled for the first time since the driver last took them.
     pub newly_ready: Vec<u32>,
     target: u64,
+    /// Out.
     pub out: Tracked,
 }
 
