@@ -179,8 +179,10 @@ pub enum SpreadFlag {
     RoundRobin,
 }
 
+/// Where accounts get their tokens (`token.source`). The variants are their own names (a
+/// doc comment on one would become clap's help for the value).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-/// Where accounts get their tokens (`token.source`).
 pub enum TokenSourceFlag {
     Embedded,
     Generated,

@@ -36,6 +36,7 @@ pub struct Plan {
     pub workers: usize,
     /// `accounts` (config/loadtest.toml says what it does).
     pub accounts: u64,
+    /// `user_pattern` (config/loadtest.toml says what it does).
     pub user_pattern: String,
     /// `first_index` (config/loadtest.toml says what it does).
     pub first_index: u64,
