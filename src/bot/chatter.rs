@@ -8,7 +8,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer, RoomTicker};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, room_selected, CheckSettings};
+use crate::bot::ticker::RoomTicker;
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ConnectionEvent, ConnectionState, RoomEvent, RoomState};
@@ -32,7 +34,7 @@ pub struct ChatterSettings {
 }
 
 /// Highest chatter rate per account and room: one post per
-/// [`SEND_SPACING`](crate::bot::behaviours::SEND_SPACING).
+/// [`SEND_SPACING`](crate::bot::pacer::SEND_SPACING).
 pub const MAX_RATE: f64 = 8.0;
 
 fn default_text() -> String {
@@ -122,23 +124,17 @@ impl Bot for Chatter {
             self.ticker.account_ended(account);
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rates_outside_the_zim_limit_are_refused() {
-        for rate in ["0.0", "8.5", "-1.0"] {
-            let table: toml::Table = format!("rate_per_sec = {rate}").parse().unwrap();
-            let err = crate::bot::behaviours::build("chatter", &table)
-                .err()
-                .unwrap();
-            assert!(
-                err.to_string().starts_with(
-                    "settings of behaviour \"chatter\": rate_per_sec must be above 0 and at most 8"
-                ),
-                "{err}"
-            );
+    fn on_attached(&self, account: &AccountHandle, status: &crate::client::AccountStatus) {
+        for room in &status.rooms {
+            if room.state == RoomState::Connected {
+                let ext = serde_json::Value::Null;
+                self.on_room_state(account, &room.room_id, room.state, room.last_event, &ext);
+            }
         }
+    }
+
+    fn on_detached(&self, account: &AccountHandle) {
+        self.ticker.account_ended(account);
     }
 }

@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, room_selected, CheckSettings};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::Member;

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, room_selected, CheckSettings, Pacer};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, room_selected, CheckSettings};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType, MessageType};

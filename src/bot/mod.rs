@@ -4,7 +4,7 @@
 //! counted, never fatal. They must not block; to act, use the [`AccountHandle`] (its
 //! `post_*` methods are fire-and-forget, its `async` methods can go in `actix::spawn`).
 
-use crate::client::AccountHandle;
+use crate::client::{AccountHandle, AccountStatus};
 use crate::protocol::{
     ChatMessage, ConnectionEvent, ConnectionState, Member, RoomEvent, RoomState,
 };
@@ -46,16 +46,29 @@ pub trait Bot: Send + Sync + 'static {
 
     /// A room stopped recovering and stays out.
     fn on_room_gave_up(&self, _account: &AccountHandle, _room_id: &str, _reason: &str) {}
+
+    /// The bot was put on an account that already runs (a hot reload changed its file's
+    /// behaviour or settings): `status` is where the account and its rooms stand now, so a
+    /// timer-driven bot can start its loops without waiting for a state change.
+    fn on_attached(&self, _account: &AccountHandle, _status: &AccountStatus) {}
+
+    /// The bot was taken off an account that keeps running (replaced by a hot reload): it
+    /// stops its loops and queues for that account. No event of the account follows.
+    fn on_detached(&self, _account: &AccountHandle) {}
 }
 
 /// A bot that does nothing (accounts that only stay online).
 pub struct Idle;
 impl Bot for Idle {}
 
-pub mod behaviours;
 pub mod chatter;
 pub mod echo;
 pub mod greeter;
 pub mod keywords;
+pub mod pacer;
+pub mod registry;
 pub mod relay;
 pub mod scheduled;
+pub mod settings;
+pub mod ticker;
+pub mod webhook;

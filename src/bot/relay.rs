@@ -6,7 +6,8 @@
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{fill, CheckSettings, Pacer};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, CheckSettings};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType, MessageType};
@@ -127,18 +128,6 @@ mod tests {
         assert_eq!(
             relay.copy("me", &text(ConvType::Peer, "bob", "bob", "yo")),
             None
-        );
-    }
-
-    #[test]
-    fn the_same_room_twice_is_refused() {
-        let table: toml::Table = "from = \"a\"\nto = \"a\"".parse().unwrap();
-        let err = crate::bot::behaviours::build("relay", &table)
-            .err()
-            .unwrap();
-        assert_eq!(
-            err.to_string(),
-            "settings of behaviour \"relay\": from and to are the same room \"a\""
         );
     }
 }

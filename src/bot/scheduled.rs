@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bot::behaviours::{
-    fill, room_selected, CheckSettings, Pacer, RoomTicker, SettingDuration,
-};
+use crate::bot::pacer::Pacer;
+use crate::bot::settings::{fill, room_selected, CheckSettings, SettingDuration};
+use crate::bot::ticker::RoomTicker;
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ConnectionState, RoomEvent, RoomState};
@@ -125,6 +125,19 @@ impl Bot for Scheduled {
             self.ticker.account_ended(account);
         }
     }
+
+    fn on_attached(&self, account: &AccountHandle, status: &crate::client::AccountStatus) {
+        for room in &status.rooms {
+            if room.state == RoomState::Connected {
+                let ext = serde_json::Value::Null;
+                self.on_room_state(account, &room.room_id, room.state, room.last_event, &ext);
+            }
+        }
+    }
+
+    fn on_detached(&self, account: &AccountHandle) {
+        self.ticker.account_ended(account);
+    }
 }
 
 #[cfg(test)]
@@ -144,17 +157,5 @@ mod tests {
         assert_eq!(Scheduled::post(&s, "u", "r", 2).as_deref(), Some("b u@r"));
         assert_eq!(Scheduled::post(&s, "u", "r", 3).as_deref(), Some("a3"));
         assert_eq!(Scheduled::post(&s, "u", "r", 4), None);
-    }
-
-    #[test]
-    fn a_too_short_period_is_refused() {
-        let table: toml::Table = "every = \"10ms\"\nmessages = [\"x\"]".parse().unwrap();
-        let err = crate::bot::behaviours::build("scheduled", &table)
-            .err()
-            .unwrap();
-        assert_eq!(
-            err.to_string(),
-            "settings of behaviour \"scheduled\": every must be at least 100ms (ZIM's send interval per conversation)"
-        );
     }
 }

@@ -127,6 +127,8 @@ pub enum Spread {
     /// Blocks of `members` consecutive accounts per room.
     Fill,
     /// Account i in room i mod rooms.
+    // `--spread` takes the same spellings (src/loadtest/cli.rs).
+    #[serde(alias = "round-robin")]
     RoundRobin,
 }
 
@@ -577,6 +579,29 @@ mod tests {
         assert_eq!(plan.accounts, 7);
         assert_eq!(plan.rooms.members, 3);
         assert_eq!(plan.chaos.offline_for, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn spread_key_takes_the_flag_spelling_too() {
+        for spelling in ["round_robin", "round-robin"] {
+            let plan = Plan::load_with(
+                None,
+                env(&[("ZIMFLEET__LOADTEST__ROOMS__SPREAD", spelling)]),
+            )
+            .unwrap();
+            assert_eq!(plan.rooms.spread, Spread::RoundRobin);
+        }
+        let err = Plan::load_with(
+            None,
+            env(&[("ZIMFLEET__LOADTEST__ROOMS__SPREAD", "diagonal")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "config/loadtest.toml < environment (ZIMFLEET__LOADTEST__ROOMS__SPREAD): enum Spread \
+             does not have variant constructor diagonal for key `loadtest.rooms.spread`"
+        );
     }
 
     #[test]

@@ -26,14 +26,21 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bot::{behaviours, Bot};
+use crate::bot::{pacer, registry, Bot};
 use crate::client::{OnConnectTimeout, OnRoomNotExist, RecoveryPolicy, RoomEntry, RoomSpec};
+use crate::loadtest::shard::Shard;
 use crate::protocol::{is_valid_id, Secret};
 
 /// Why the bots could not be loaded. Each message names the file (and the key).
 #[derive(Debug, thiserror::Error)]
 pub enum BotsError {
-    #[error("bots directory {0} not found")]
+    /// The directory does not exist: the message names where it looked and how to point
+    /// at another.
+    #[error(
+        "bots directory {} not found (looked in {}); point at another with --bots DIR or ZIMFLEET__RUN__BOTS_DIR",
+        .0.display(),
+        looked_in(.0)
+    )]
     MissingDir(PathBuf),
     #[error("bots directory {0} holds no bot file (*.toml)")]
     Empty(PathBuf),
@@ -175,6 +182,14 @@ pub struct BotDef {
     pub rooms: Vec<RoomSpec>,
 }
 
+/// The absolute path a relative bots directory resolves to (from the current directory).
+fn looked_in(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
+
 /// Reads every `*.toml` of `dir` (in name order; files with `enabled = false` are skipped).
 /// `embedded` says whether the embedded backend runs (the `embedded` token source needs it).
 /// `env` looks up environment variables (tests pass a map).
@@ -182,7 +197,7 @@ pub fn load_dir(
     dir: &Path,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
-    quiet: &behaviours::Quiet,
+    quiet: &pacer::Quiet,
 ) -> Result<Vec<BotDef>, BotsError> {
     if !dir.is_dir() {
         return Err(BotsError::MissingDir(dir.to_path_buf()));
@@ -232,18 +247,18 @@ pub fn parse_file(
     text: &str,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
-    quiet: &behaviours::Quiet,
+    quiet: &pacer::Quiet,
 ) -> Result<Option<BotDef>, String> {
     let raw: BotFile = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
     if !raw.enabled {
         return Ok(None);
     }
-    let bot =
-        behaviours::build_with(&raw.behaviour, &raw.settings, quiet).map_err(|e| match e {
-            behaviours::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
-            // "settings of behaviour ...: `key = value`: ..." names the table and the key.
-            behaviours::BehaviourError::Settings { .. } => e.to_string(),
-        })?;
+    let ctx = registry::BuildContext { quiet, env };
+    let bot = registry::build_with(&raw.behaviour, &raw.settings, &ctx).map_err(|e| match e {
+        registry::BehaviourError::Unknown { .. } => format!("behaviour: {e}"),
+        // "settings of behaviour ...: `key = value`: ..." names the table and the key.
+        registry::BehaviourError::Settings { .. } => e.to_string(),
+    })?;
     if raw.accounts.is_empty() {
         return Err("accounts: a bot needs at least one account ([[accounts]])".into());
     }
@@ -314,6 +329,21 @@ pub fn parse_file(
         accounts,
         rooms,
     }))
+}
+
+/// The accounts of `shard` only; a bot left with no account is left out.
+pub fn select_shard(bots: Vec<BotDef>, shard: Shard) -> Vec<BotDef> {
+    if shard.count <= 1 {
+        return bots;
+    }
+    let mut kept = Vec::new();
+    for mut bot in bots {
+        bot.accounts.retain(|a| shard.owns(&a.user_id));
+        if !bot.accounts.is_empty() {
+            kept.push(bot);
+        }
+    }
+    kept
 }
 
 /// Reads the secrets a token source points at.
@@ -420,8 +450,7 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 mod tests {
     use super::*;
 
-    static Q: std::sync::LazyLock<behaviours::Quiet> =
-        std::sync::LazyLock::new(behaviours::Quiet::default);
+    static Q: std::sync::LazyLock<pacer::Quiet> = std::sync::LazyLock::new(pacer::Quiet::default);
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -628,8 +657,7 @@ mod tests {
 mod shipped {
     use super::*;
 
-    static Q: std::sync::LazyLock<behaviours::Quiet> =
-        std::sync::LazyLock::new(behaviours::Quiet::default);
+    static Q: std::sync::LazyLock<pacer::Quiet> = std::sync::LazyLock::new(pacer::Quiet::default);
 
     #[test]
     fn the_shipped_bots_load() {

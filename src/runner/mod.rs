@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::admin::{AdminError, AdminServer, AdminState};
 use crate::client::{AccountSpec, ClientError, Event, EventKind, Fleet, ShutdownReport};
 use crate::config::ConfigError;
+use crate::loadtest::shard::Shard;
 use crate::protocol::Secret;
 use crate::telemetry::LogFormat;
 use crate::token::provider::{GeneratedToken, HttpTokenProvider, StaticToken};
@@ -50,6 +51,10 @@ pub struct RunArgs {
     /// Log lines: human (default) or json.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Run one slice of the accounts: i/n (0-based), by the load tester's stable hash of the
+    /// user id, so n processes with the same bots/ run each account exactly once.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<Shard>,
 }
 
 /// Why a run stopped with an error.
@@ -97,7 +102,9 @@ pub struct Prepared {
     pub events_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// Turned on when the shutdown starts: the bots stop posting.
-    pub quiet: crate::bot::behaviours::Quiet,
+    pub quiet: crate::bot::pacer::Quiet,
+    /// The slice of the accounts this process runs (`--shard`; 0/1 = all).
+    pub shard: Shard,
 }
 
 /// Reads and checks settings and bot files.
@@ -108,8 +115,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         .clone()
         .unwrap_or_else(|| settings.run.bots_dir.clone());
     let embedded = settings.backend.url.is_empty();
-    let quiet = crate::bot::behaviours::Quiet::default();
+    let quiet = crate::bot::pacer::Quiet::default();
     let bots = bots::load_dir(&bots_dir, embedded, &|var| std::env::var(var).ok(), &quiet)?;
+    let bots = bots::select_shard(bots, args.shard.unwrap_or_default());
     let events_file = args.events.clone().or_else(|| {
         Some(PathBuf::from(&settings.run.events_file)).filter(|p| !p.as_os_str().is_empty())
     });
@@ -120,6 +128,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         events_file,
         log_format,
         quiet,
+        shard: args.shard.unwrap_or_default(),
     })
 }
 
@@ -197,6 +206,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         },
     ));
 
+    // The messages the accounts receive, for the admin face (bounded).
+    let feed = Arc::new(crate::admin::Feed::default());
     let admin = match settings
         .admin_listen()
         .map_err(|detail| ConfigError::Invalid {
@@ -204,13 +215,20 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
             detail,
         })? {
         Some(addr) => {
+            let events_file_lost = events_writer.as_ref().map(|w| {
+                let counters = Arc::clone(&w.counters);
+                Box::new(move || counters.lost.load(std::sync::atomic::Ordering::Relaxed))
+                    as crate::admin::CounterFn
+            });
             let server = AdminServer::start(
                 addr,
                 AdminState {
                     fleet: fleet.clone(),
                     started,
-                    events_file: events_writer.as_ref().map(|w| Arc::clone(&w.counters)),
+                    events_file_lost,
                     stream_lost: Arc::new(AtomicU64::new(0)),
+                    feed: Arc::clone(&feed),
+                    token: settings.admin.token.clone(),
                 },
             )?;
             tracing::info!("admin face listening on http://{}", server.addr);
@@ -220,7 +238,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     };
 
     check_open_files(&bots, matches!(backend, Backend::Embedded(_)));
-    let accounts = add_accounts(&fleet, &bots, &backend)?;
+    let tap = admin.as_ref().map(|_| &feed);
+    let accounts = add_accounts(&fleet, &bots, &backend, tap)?;
     tracing::info!(
         "zimfleet run: {} bot(s), {} account(s); SIGINT or SIGTERM to stop",
         bots.len(),
@@ -320,8 +339,14 @@ impl Backend {
     }
 }
 
-/// Adds every account of every bot; returns how many.
-fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usize, RunError> {
+/// Adds every account of every bot; returns how many. With `feed`, the messages they receive
+/// also go to the admin face.
+fn add_accounts(
+    fleet: &Fleet,
+    bots: &[BotDef],
+    backend: &Backend,
+    feed: Option<&Arc<crate::admin::Feed>>,
+) -> Result<usize, RunError> {
     let seen = Arc::new(chat_log::SeenMessages::default());
     let embedded_tokens: Option<Arc<dyn TokenProvider>> = match backend {
         Backend::Embedded(server) => Some(Arc::new(server.tokens.clone())),
@@ -329,8 +354,12 @@ fn add_accounts(fleet: &Fleet, bots: &[BotDef], backend: &Backend) -> Result<usi
     };
     let mut count = 0;
     for bot in bots {
+        let inner = match feed {
+            Some(feed) => feed.tap(Arc::clone(&bot.bot)),
+            None => Arc::clone(&bot.bot),
+        };
         let handler: Arc<dyn crate::bot::Bot> = Arc::new(chat_log::Logged {
-            inner: Arc::clone(&bot.bot),
+            inner,
             seen: Arc::clone(&seen),
         });
         for account in &bot.accounts {

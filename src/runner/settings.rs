@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::client::{ClientTimings, FleetConfig, RetryConfig};
 use crate::config::{ConfigError, Layers};
+use crate::protocol::Secret;
 use crate::telemetry::LogFormat;
 
 /// The shipped defaults; the documented values are the real ones.
@@ -107,6 +108,14 @@ pub struct TimingsSection {
 pub struct AdminSection {
     pub listen: String,
     pub allow_non_loopback: bool,
+    /// Bearer token every admin path asks for; empty = none (docs/admin-api.md).
+    #[serde(deserialize_with = "secret")]
+    pub token: Secret,
+}
+
+/// A secret setting: kept out of Debug prints and log lines.
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(|s| Secret::new(s.trim()))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +225,7 @@ impl RunSettings {
                 return Err(format!("{key} must be longer than 0s"));
             }
         }
+        self.check_timings()?;
         let url = &self.backend.url;
         if !(url.is_empty() || url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(format!(
@@ -238,6 +248,39 @@ impl RunSettings {
             return Err(format!(
                 "embedded.token_lifetime must be between 1m and 24days, not {}",
                 humantime::format_duration(self.embedded.token_lifetime.0)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Timings that cannot work together (issue 10 item 3): each message names both keys.
+    fn check_timings(&self) -> Result<(), String> {
+        let t = &self.timings;
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        if t.renew_ahead.0 <= t.expire_margin.0 {
+            return Err(format!(
+                "timings.renew_ahead ({}) must be longer than timings.expire_margin ({}): \
+                 the account would disconnect (TokenExpired) before it renews",
+                show(t.renew_ahead.0),
+                show(t.expire_margin.0)
+            ));
+        }
+        let lifetime = self.embedded.token_lifetime.0;
+        if self.backend.url.is_empty() && lifetime <= t.renew_ahead.0 {
+            return Err(format!(
+                "embedded.token_lifetime ({}) must be longer than timings.renew_ahead ({}): \
+                 every token would be due for renewal as soon as it is issued",
+                show(lifetime),
+                show(t.renew_ahead.0)
+            ));
+        }
+        let give_up = self.retry.give_up_after.0;
+        if !give_up.is_zero() && give_up < self.retry.first_max.0 {
+            return Err(format!(
+                "retry.give_up_after ({}) must be 0s (never) or at least retry.first_max ({}): \
+                 an account could give up before its first retry",
+                show(give_up),
+                show(self.retry.first_max.0)
             ));
         }
         Ok(())
@@ -400,6 +443,42 @@ mod tests {
             err.ends_with("backend.url must start with ws:// or wss://, not \"http://x\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn impossible_timings_are_refused_naming_both_keys() {
+        let rows: [(&[(&str, &str)], &str); 4] = [
+            (
+                &[("ZIMFLEET__TIMINGS__RENEW_AHEAD", "2s")],
+                "timings.renew_ahead (2s) must be longer than timings.expire_margin (2s): the account would disconnect (TokenExpired) before it renews",
+            ),
+            (
+                &[("ZIMFLEET__TIMINGS__RENEW_AHEAD", "2m")],
+                "embedded.token_lifetime (1h) must be longer than timings.renew_ahead (2m): every token would be due for renewal as soon as it is issued",
+            ),
+            (
+                &[("ZIMFLEET__TIMINGS__RENEW_AHEAD", "2h")],
+                "embedded.token_lifetime (1h) must be longer than timings.renew_ahead (2h): every token would be due for renewal as soon as it is issued",
+            ),
+            (
+                &[("ZIMFLEET__RETRY__GIVE_UP_AFTER", "1s")],
+                "retry.give_up_after (1s) must be 0s (never) or at least retry.first_max (2s): an account could give up before its first retry",
+            ),
+        ];
+        for (vars, want) in rows {
+            let err = load(None, env(vars)).unwrap_err().to_string();
+            assert!(err.ends_with(want), "{err}");
+        }
+        // With an external backend the embedded token lifetime does not matter.
+        assert!(load(
+            None,
+            env(&[
+                ("ZIMFLEET__TIMINGS__RENEW_AHEAD", "2h"),
+                ("ZIMFLEET__BACKEND__URL", "ws://127.0.0.1:1/ws"),
+            ])
+        )
+        .is_ok());
+        assert!(load(None, env(&[("ZIMFLEET__RETRY__GIVE_UP_AFTER", "2s")])).is_ok());
     }
 
     #[test]

@@ -273,7 +273,7 @@ fn shipped(dir: &str) -> Vec<Vec<u8>> {
 
 /// Bot files (bots/*.toml) as the runner parses them.
 pub fn bot_files() -> Target {
-    let quiet = zimfleet::bot::behaviours::Quiet::default();
+    let quiet = zimfleet::bot::pacer::Quiet::default();
     let path = PathBuf::from("bots/fuzz.toml");
     Target {
         name: "bot_files",
