@@ -126,8 +126,8 @@ pub struct TokenPlan {
 pub enum Spread {
     /// Blocks of `members` consecutive accounts per room.
     Fill,
-    /// Account i in room i mod rooms.
-    // `--spread` takes the same spellings (src/loadtest/cli.rs).
+    /// Accounts dealt over the rooms in turn: `round_robin`, or `round-robin` as
+    /// `--spread` spells it (src/loadtest/cli.rs).
     #[serde(alias = "round-robin")]
     RoundRobin,
 }
