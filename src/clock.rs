@@ -13,6 +13,15 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch (latencies measured across processes, e.g. the load
+/// tester's message send time); 0 if the system clock is set before 1970.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Seconds since the Unix epoch; 0 if the system clock is set before 1970.
 pub fn unix_secs() -> u64 {
     unix_ms() / 1000

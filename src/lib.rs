@@ -23,8 +23,9 @@
 //! - `admin/`: the runner's HTTP face: the web console (page, board and charts kept from the
 //!   event stream, message feed), the JSON API to act as an account, bearer token and
 //!   tickets, health, accounts, Prometheus metrics, event stream.
-//! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
-//!   progress, reports with exact merge, shards.
+//! - `loadtest/`: plan and stages, pre-flight, driver on top of the fleet (arrivals,
+//!   ramp-down logouts, messages, chaos), load bot, HDR histograms, progress, reports with
+//!   exact merge (table, JSON, self-contained HTML), the live page, shards.
 //! - `web/`: assets shared by every page zimfleet serves: uPlot and the chart helpers.
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.

@@ -382,3 +382,100 @@ fn accounts_held_offline_come_back_after_the_outage_and_miss_nothing() {
     assert_eq!(u(&c["messages_duplicated"]), 0);
     assert_eq!(u(&c["messages_delivered"]), 1_200);
 }
+
+#[test]
+fn chaos_ends_with_the_hold_and_the_drain_waits_for_every_account() {
+    // Issue 10: windows of 10 s every 1.5 s in a 2 s hold. Before, the window that began at
+    // 1.5 s kept half the accounts offline through the drain (the run ended with 10 of 20
+    // back and exit 1). Now it is cut at the end of the hold, no new one starts in the drain,
+    // and the drain waits until every account is back.
+    let (r, _) = run_plan(
+        &[
+            "--accounts",
+            "20",
+            "--rate",
+            "400",
+            "--room-size",
+            "10",
+            "--duration",
+            "2s",
+            "--msg-rate",
+            "2",
+            "--offline-share",
+            "0.5",
+            "--offline-every",
+            "1500ms",
+            "--offline-for",
+            "10s",
+        ],
+        "chaos-ends.json",
+        0,
+    );
+    let c = &r["counts"];
+    assert_eq!(u(&c["chaos_offline"]), 10, "one window, 10 accounts");
+    assert_eq!(u(&c["accounts_fully_connected"]), 20, "{c}");
+    assert_eq!(r["accounts_by_state"], serde_json::json!({"connected": 20}));
+    assert_eq!(c["reconnects"], c["disconnects"]);
+    assert_eq!(u(&c["disconnects"]), 10);
+    // Back well before the 10 s the window asked for: it was cut to the 0.5 s left.
+    let h = &r["histograms"]["reconnect"];
+    assert!(u(&h["max_us"]) < 8_000_000, "{h}");
+    assert!(u(&h["min_us"]) >= 500_000 - 20_000, "{h}");
+    let events = r["chaos_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "offline");
+    let cut = u(&events[0]["for_ms"]);
+    assert!((400..=520).contains(&cut), "window cut to {cut} ms");
+    let hold_end = u(&r["shards"][0]["hold_ended_ms"]);
+    assert!(u(&events[0]["ts_ms"]) + cut <= hold_end + 20);
+    assert_eq!(u(&c["messages_sent"]), 80);
+    assert_eq!(u(&c["messages_missing"]), 0);
+    assert_eq!(u(&c["messages_duplicated"]), 0);
+}
+
+#[test]
+fn impossible_timings_exit_2_naming_both_keys() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--duration", "2s", "--offline-share", "0.1", "--offline-every", "5s"],
+            "zimfleet loadtest: invalid plan: chaos.offline_every (5s) is not shorter than duration (2s): it would never happen\n",
+        ),
+        (
+            &["--duration", "2s", "--drop-share", "0.1", "--drop-every", "2s"],
+            "zimfleet loadtest: invalid plan: chaos.drop_every (2s) is not shorter than duration (2s): it would never happen\n",
+        ),
+        (
+            &["--duration", "2s", "--server-drop-at", "3s"],
+            "zimfleet loadtest: invalid plan: chaos.server_drop_at (3s) is not shorter than duration (2s): it would never happen\n",
+        ),
+        (
+            &["--accounts", "100", "--rate", "10", "--ramp-timeout", "4s"],
+            "zimfleet loadtest: invalid plan: ramp_timeout (4s) is shorter than the ramp itself (accounts 100 / arrival_rate 10 = 10s): it could never finish\n",
+        ),
+        (
+            &["--accounts", "100", "--rate", "10", "--ramp-timeout", "4s", "--shard", "0/2"],
+            "(accounts 100 / arrival_rate 10 x 2 shards = 5s)",
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut all = vec!["loadtest"];
+        all.extend_from_slice(args);
+        let out = zimfleet(&all);
+        assert_eq!(code(&out), 2, "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+    let plan = temp("late-messages.toml");
+    std::fs::write(
+        &plan,
+        "[loadtest]\nduration = \"2s\"\n[loadtest.messages]\nper_account_per_sec = 1.0\nstart_after = \"2s\"\n",
+    )
+    .unwrap();
+    let out = zimfleet(&["loadtest", "--config", plan.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        text(&out.stderr),
+        "zimfleet loadtest: invalid plan: messages.start_after (2s) is not shorter than duration (2s): no message would be sent\n"
+    );
+}

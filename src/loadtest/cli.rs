@@ -1,4 +1,5 @@
-//! `zimfleet loadtest [flags]` and `zimfleet loadtest merge A.json B.json ... [--out M.json]`.
+//! `zimfleet loadtest [flags]`, `zimfleet loadtest merge A.json B.json ... [--out M.json]`
+//! and `zimfleet loadtest report RUN.json --html OUT.html`.
 //!
 //! Exit codes: 0 the plan passed its thresholds; 1 it ran and missed one (or the backend
 //! failed it); 2 it could not run (bad flags or settings, pre-flight refusal, unreadable
@@ -11,7 +12,7 @@ use std::time::Duration;
 use super::plan::{Plan, Spread, TokenSource};
 use super::report::Report;
 use super::shard::Shard;
-use super::{driver, preflight, LoadtestError};
+use super::{driver, html, live, preflight, LoadtestError};
 use crate::telemetry::LogFormat;
 
 /// Arguments of `zimfleet loadtest`.
@@ -19,6 +20,7 @@ use crate::telemetry::LogFormat;
 #[command(args_conflicts_with_subcommands = true)]
 pub struct LoadtestArgs {
     #[command(subcommand)]
+    /// A subcommand, or none for a run.
     pub command: Option<LoadtestCommand>,
     /// Boxed: the flags are many, and clap's enum of subcommands holds this by value.
     #[command(flatten)]
@@ -26,12 +28,26 @@ pub struct LoadtestArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
+/// The subcommands of `zimfleet loadtest`.
 pub enum LoadtestCommand {
     /// Merge shard reports exactly (histograms bucket by bucket) and print the table.
     Merge(MergeArgs),
+    /// Write the HTML report (one self-contained file with charts) of a JSON report.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, clap::Args)]
+/// Arguments of `zimfleet loadtest report`.
+pub struct ReportArgs {
+    /// A report written with --out (one run or merged shards).
+    pub report: PathBuf,
+    /// Write the HTML report here.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub html: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+/// Arguments of `zimfleet loadtest merge`.
 pub struct MergeArgs {
     /// Shard reports written with --out.
     #[arg(required = true)]
@@ -39,6 +55,9 @@ pub struct MergeArgs {
     /// Write the merged report here (JSON).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the merged HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -67,6 +86,12 @@ pub struct RunFlags {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the HTML report (self-contained, with charts) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Serve the live page (charts updating each second) on this address, e.g. 127.0.0.1:7480.
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<std::net::SocketAddr>,
     /// Run one slice of the accounts: i/n (0-based), by a stable hash of the user id.
     #[arg(long, value_name = "i/n")]
     pub shard: Option<Shard>,
@@ -112,18 +137,30 @@ pub struct RunFlags {
     /// Share of accounts whose link is dropped every --drop-every (chaos.drop_share).
     #[arg(long, value_name = "SHARE")]
     pub drop_share: Option<f64>,
+    /// Period of the link drops (chaos.drop_every).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub drop_every: Option<Duration>,
-    /// Share of accounts held offline every --offline-every for --offline-for.
+    /// Share of accounts held offline every --offline-every for --offline-for (chaos.offline_share).
     #[arg(long, value_name = "SHARE")]
     pub offline_share: Option<f64>,
+    /// Period of the offline windows (chaos.offline_every).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub offline_every: Option<Duration>,
+    /// Length of an offline window, cut at the end of the hold (chaos.offline_for).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub offline_for: Option<Duration>,
     /// Drop every session from the server side this long into the hold (chaos.server_drop_at).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub server_drop_at: Option<Duration>,
+    /// The ramp fails after this long (ramp_timeout).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub ramp_timeout: Option<Duration>,
+    /// After the hold, wait at most this long for every account to be back (recovery_timeout).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub recovery_timeout: Option<Duration>,
+    /// Then wait at most this long for sends and deliveries to settle (drain).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub drain: Option<Duration>,
     /// Admin API base URL of the backend (chaos.admin_url).
     #[arg(long, value_name = "URL")]
     pub admin_url: Option<String>,
@@ -136,6 +173,7 @@ pub struct RunFlags {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// How accounts spread over rooms (`rooms.spread`).
 pub enum SpreadFlag {
     Fill,
     // The plan key's spelling works too (rooms.spread = "round_robin").
@@ -143,6 +181,9 @@ pub enum SpreadFlag {
     RoundRobin,
 }
 
+/// Where accounts get their tokens (`token.source`). The variants are their own names (a
+/// doc comment on one would become clap's help for the value).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum TokenSourceFlag {
     Embedded,
@@ -188,6 +229,9 @@ impl RunFlags {
         set(&mut p.chaos.offline_for, &self.offline_for);
         set(&mut p.chaos.server_drop_at, &self.server_drop_at);
         set(&mut p.chaos.admin_url, &self.admin_url);
+        set(&mut p.ramp_timeout, &self.ramp_timeout);
+        set(&mut p.recovery_timeout, &self.recovery_timeout);
+        set(&mut p.drain, &self.drain);
         if let Some(s) = self.spread {
             p.rooms.spread = match s {
                 SpreadFlag::Fill => Spread::Fill,
@@ -218,9 +262,11 @@ impl RunFlags {
     }
 }
 
+/// `zimfleet loadtest ...`: runs, merges or draws; the exit code says how it went.
 pub fn main(args: LoadtestArgs) -> ExitCode {
     match args.command {
         Some(LoadtestCommand::Merge(m)) => merge_main(m),
+        Some(LoadtestCommand::Report(r)) => report_main(r),
         None => run_main(*args.run),
     }
 }
@@ -244,13 +290,40 @@ fn merge_main(args: MergeArgs) -> ExitCode {
         }
     };
     print!("{}", merged.table());
-    if let Some(out) = &args.out {
-        if let Err(e) = merged.write(out) {
-            eprintln!("zimfleet loadtest merge: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = write_outputs(&merged, args.out.as_deref(), args.html.as_deref()) {
+        eprintln!("zimfleet loadtest merge: {e}");
+        return ExitCode::from(2);
     }
     verdict_code(&merged)
+}
+
+fn report_main(args: ReportArgs) -> ExitCode {
+    let result = Report::read(&args.report).and_then(|r| html::write_report(&r, &args.html));
+    match result {
+        Ok(()) => {
+            println!("zimfleet loadtest report: wrote {}", args.html.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zimfleet loadtest report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes the JSON and the HTML report where asked.
+fn write_outputs(
+    report: &Report,
+    json: Option<&std::path::Path>,
+    page: Option<&std::path::Path>,
+) -> Result<(), LoadtestError> {
+    if let Some(out) = json {
+        report.write(out)?;
+    }
+    if let Some(out) = page {
+        html::write_report(report, out)?;
+    }
+    Ok(())
 }
 
 fn verdict_code(report: &Report) -> ExitCode {
@@ -281,7 +354,7 @@ fn run_main(flags: RunFlags) -> ExitCode {
         return ExitCode::from(2);
     }
     let system = actix::System::new();
-    let result = system.block_on(driver::run(plan));
+    let result = system.block_on(run_with_console(plan, flags.console));
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -293,13 +366,27 @@ fn run_main(flags: RunFlags) -> ExitCode {
         }
     };
     print!("{}", report.table());
-    if let Some(out) = &flags.out {
-        if let Err(e) = report.write(out) {
-            eprintln!("zimfleet loadtest: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = write_outputs(&report, flags.out.as_deref(), flags.html.as_deref()) {
+        eprintln!("zimfleet loadtest: {e}");
+        return ExitCode::from(2);
     }
     verdict_code(&report)
+}
+
+/// The run, with the live page on `console` when asked (stopped when the run ends).
+async fn run_with_console(
+    plan: Plan,
+    console: Option<std::net::SocketAddr>,
+) -> Result<Report, LoadtestError> {
+    let Some(addr) = console else {
+        return driver::run(plan).await;
+    };
+    let live = std::sync::Arc::new(live::Live::default());
+    let (bound, server) = live::serve(addr, live.clone())?;
+    eprintln!("zimfleet loadtest: live page on http://{bound}/");
+    let result = driver::run_with(plan, Some(live)).await;
+    server.stop(true).await;
+    result
 }
 
 #[cfg(test)]

@@ -24,10 +24,12 @@ impl Default for Hist {
 }
 
 impl Hist {
+    /// Records one latency.
     pub fn record(&mut self, d: Duration) {
         self.record_us(d.as_micros() as u64);
     }
 
+    /// Records one latency in microseconds (clamped to 1 us .. 1 h).
     pub fn record_us(&mut self, us: u64) {
         let _ = self.0.record(us.clamp(1, MAX_US));
     }
@@ -45,6 +47,7 @@ impl Hist {
         }
     }
 
+    /// Values recorded.
     pub fn count(&self) -> u64 {
         self.0.len()
     }
@@ -133,7 +136,9 @@ pub struct Histograms {
     /// Room (Connecting, NetworkInterrupted) to (Connected, Success), by T2 outcome: still a
     /// member; re-entered after ConnectTimeout; re-entered after RoomNotExist.
     pub room_recovery_member: Hist,
+    /// Room recovery after connect timeout.
     pub room_recovery_after_connect_timeout: Hist,
+    /// Room recovery after room not exist.
     pub room_recovery_after_room_not_exist: Hist,
 }
 

@@ -30,35 +30,57 @@ struct PlanFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// `backend` (config/loadtest.toml says what it does).
     pub backend: String,
+    /// `workers` (config/loadtest.toml says what it does).
     pub workers: usize,
+    /// `accounts` (config/loadtest.toml says what it does).
     pub accounts: u64,
+    /// `user_pattern` (config/loadtest.toml says what it does).
     pub user_pattern: String,
+    /// `first_index` (config/loadtest.toml says what it does).
     pub first_index: u64,
+    /// `arrival_rate` (config/loadtest.toml says what it does).
     pub arrival_rate: u32,
+    /// `admission_per_sec` (config/loadtest.toml says what it does).
     pub admission_per_sec: u32,
+    /// `admission_burst` (config/loadtest.toml says what it does).
     pub admission_burst: u32,
     #[serde(with = "human_duration")]
+    /// `duration` (config/loadtest.toml says what it does).
     pub duration: Duration,
     #[serde(with = "human_duration")]
+    /// `ramp_timeout` (config/loadtest.toml says what it does).
     pub ramp_timeout: Duration,
     #[serde(with = "human_duration")]
+    /// `drain` (config/loadtest.toml says what it does).
     pub drain: Duration,
     /// The drain waits at most this long for every account to be back online.
     #[serde(with = "human_duration")]
     pub recovery_timeout: Duration,
     #[serde(with = "human_duration")]
+    /// `shutdown_timeout` (config/loadtest.toml says what it does).
     pub shutdown_timeout: Duration,
+    /// `event_capacity` (config/loadtest.toml says what it does).
     pub event_capacity: usize,
+    /// `outbox_capacity` (config/loadtest.toml says what it does).
     pub outbox_capacity: usize,
     #[serde(with = "human_duration")]
+    /// `memory_at` (config/loadtest.toml says what it does).
     pub memory_at: Duration,
+    /// `progress` (config/loadtest.toml says what it does).
     pub progress: bool,
+    /// `token` (config/loadtest.toml says what it does).
     pub token: TokenPlan,
+    /// `rooms` (config/loadtest.toml says what it does).
     pub rooms: RoomsPlan,
+    /// `messages` (config/loadtest.toml says what it does).
     pub messages: MessagesPlan,
+    /// `heartbeat` (config/loadtest.toml says what it does).
     pub heartbeat: HeartbeatPlan,
+    /// `chaos` (config/loadtest.toml says what it does).
     pub chaos: ChaosPlan,
+    /// `thresholds` (config/loadtest.toml says what it does).
     pub thresholds: Thresholds,
     /// `[[loadtest.stages]]`: the shape of the load; empty = the ramp + hold shorthand.
     #[serde(default)]
@@ -70,26 +92,39 @@ pub struct Plan {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// Where accounts get their tokens (`token.source`).
 pub enum TokenSource {
+    /// Minted with the embedded server's own secret.
     Embedded,
+    /// Minted here as Token04 (secret from `token.secret_env`).
     Generated,
+    /// Fetched from `token.url`.
     Http,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.token]`: where accounts get their tokens.
 pub struct TokenPlan {
+    /// `token.source` (config/loadtest.toml says what it does).
     pub source: TokenSource,
+    /// `token.app_id` (config/loadtest.toml says what it does).
     pub app_id: u32,
+    /// `token.secret_env` (config/loadtest.toml says what it does).
     pub secret_env: String,
+    /// `token.url` (config/loadtest.toml says what it does).
     pub url: String,
+    /// `token.bearer_env` (config/loadtest.toml says what it does).
     pub bearer_env: String,
+    /// `token.ttl_secs` (config/loadtest.toml says what it does).
     pub ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How accounts spread over rooms (`rooms.spread`).
 pub enum Spread {
+    /// Blocks of `members` consecutive accounts per room.
     Fill,
     /// Accounts dealt over the rooms in turn: `round_robin`, or `round-robin` as
     /// `--spread` spells it (src/loadtest/cli.rs).
@@ -99,59 +134,88 @@ pub enum Spread {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.rooms]`: how accounts spread over rooms.
 pub struct RoomsPlan {
+    /// `rooms.per_account` (config/loadtest.toml says what it does).
     pub per_account: u32,
+    /// `rooms.members` (config/loadtest.toml says what it does).
     pub members: u64,
+    /// `rooms.spread` (config/loadtest.toml says what it does).
     pub spread: Spread,
+    /// `rooms.id_pattern` (config/loadtest.toml says what it does).
     pub id_pattern: String,
+    /// `rooms.entry` (config/loadtest.toml says what it does).
     pub entry: RoomEntry,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.messages]`: what the accounts send.
 pub struct MessagesPlan {
+    /// `messages.per_account_per_sec` (config/loadtest.toml says what it does).
     pub per_account_per_sec: f64,
+    /// `messages.body_bytes` (config/loadtest.toml says what it does).
     pub body_bytes: usize,
     #[serde(with = "human_duration")]
+    /// `messages.start_after` (config/loadtest.toml says what it does).
     pub start_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.heartbeat]`: heartbeat intervals.
 pub struct HeartbeatPlan {
     #[serde(with = "human_duration")]
+    /// `heartbeat.interval` (config/loadtest.toml says what it does).
     pub interval: Duration,
     #[serde(with = "human_duration")]
+    /// `heartbeat.room_interval` (config/loadtest.toml says what it does).
     pub room_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.chaos]`: faults during the hold (or each stage without its own).
 pub struct ChaosPlan {
+    /// `chaos.drop_share` (config/loadtest.toml says what it does).
     pub drop_share: f64,
     #[serde(with = "human_duration")]
+    /// `chaos.drop_every` (config/loadtest.toml says what it does).
     pub drop_every: Duration,
+    /// `chaos.offline_share` (config/loadtest.toml says what it does).
     pub offline_share: f64,
     #[serde(with = "human_duration")]
+    /// `chaos.offline_every` (config/loadtest.toml says what it does).
     pub offline_every: Duration,
     #[serde(with = "human_duration")]
+    /// `chaos.offline_for` (config/loadtest.toml says what it does).
     pub offline_for: Duration,
     #[serde(with = "human_duration")]
+    /// `chaos.server_drop_at` (config/loadtest.toml says what it does).
     pub server_drop_at: Duration,
+    /// `chaos.admin_url` (config/loadtest.toml says what it does).
     pub admin_url: String,
+    /// `chaos.admin_token_env` (config/loadtest.toml says what it does).
     pub admin_token_env: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[loadtest.thresholds]`: pass/fail.
 pub struct Thresholds {
+    /// `thresholds.min_connected_share` (config/loadtest.toml says what it does).
     pub min_connected_share: f64,
+    /// `thresholds.max_missing` (config/loadtest.toml says what it does).
     pub max_missing: u64,
+    /// `thresholds.max_duplicated` (config/loadtest.toml says what it does).
     pub max_duplicated: u64,
+    /// `thresholds.max_send_errors` (config/loadtest.toml says what it does).
     pub max_send_errors: u64,
     #[serde(with = "human_duration")]
+    /// `thresholds.max_login_p99` (config/loadtest.toml says what it does).
     pub max_login_p99: Duration,
     #[serde(with = "human_duration")]
+    /// `thresholds.max_message_p99` (config/loadtest.toml says what it does).
     pub max_message_p99: Duration,
 }
 
@@ -469,10 +533,12 @@ pub mod human_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes a duration as a humantime string.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
+    /// Reads a humantime string ("500ms", "60s").
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(text.trim()).map_err(|e| {

@@ -12,6 +12,7 @@ pub const RESERVED_FILES: u64 = 256;
 pub struct Limits {
     /// Open-file limit now (soft) and the most it can be raised to (hard).
     pub nofile_soft: u64,
+    /// Nofile hard.
     pub nofile_hard: u64,
     /// Local (ephemeral) port range, inclusive.
     pub ports: (u32, u32),
@@ -50,6 +51,7 @@ pub struct Needs {
     pub ports: u64,
 }
 
+/// What `accounts_in_shard` accounts of `plan` need on this machine.
 pub fn needs(plan: &Plan, accounts_in_shard: u64) -> Needs {
     let per_account = if plan.embedded() { 2 } else { 1 };
     Needs {

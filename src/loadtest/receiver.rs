@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::report::Hist;
+use hdrhistogram::Histogram;
+
+use super::hist::{Hist, SecHist};
 use crate::bot::Bot;
 use crate::client::AccountHandle;
 use crate::protocol::{ChatMessage, ConvType};
@@ -20,12 +21,9 @@ pub const BODY_TAG: &str = "lt1 ";
 
 const STRIPES: usize = 16;
 
-/// Unix time in microseconds.
+/// Unix time in microseconds (the crate's wall clock).
 pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    crate::clock::unix_us()
 }
 
 /// A body of exactly `size` bytes (>= 40) carrying the send time and a sequence number.
@@ -84,10 +82,12 @@ impl SeqSet {
         true
     }
 
+    /// The lowest seq seen.
     pub fn first(&self) -> Option<u64> {
         self.ranges.first().map(|r| r.0)
     }
 
+    /// The highest seq seen.
     pub fn last(&self) -> Option<u64> {
         self.ranges.last().map(|r| r.1)
     }
@@ -119,16 +119,25 @@ struct Stripe {
     foreign: u64,
     /// unix second -> deliveries.
     delivered_by_sec: BTreeMap<u64, u64>,
+    /// unix second -> latency, until the driver takes it (once a second).
+    latency_by_sec: BTreeMap<u64, SecHist>,
 }
 
 /// What the receivers measured, summed over stripes.
 #[derive(Debug, Default)]
 pub struct Received {
+    /// Latency.
     pub latency: Hist,
+    /// Delivered.
     pub delivered: u64,
+    /// Duplicated.
     pub duplicated: u64,
+    /// Foreign.
     pub foreign: u64,
+    /// Delivered by sec.
     pub delivered_by_sec: BTreeMap<u64, u64>,
+    /// unix second -> latency (what the driver had not taken yet).
+    pub latency_by_sec: Vec<(u64, Histogram<u64>)>,
 }
 
 /// Shared by every account of the run.
@@ -152,10 +161,12 @@ impl Receivers {
         }
     }
 
+    /// The slot of an account of this shard.
     pub fn account_slot(&self, user_id: &str) -> Option<u32> {
         self.accounts.get(user_id).copied()
     }
 
+    /// The slot of a room of this shard.
     pub fn room_slot(&self, room_id: &str) -> Option<u32> {
         self.rooms.get(room_id).copied()
     }
@@ -182,7 +193,14 @@ impl Receivers {
             }
         }
         stripe.delivered += 1;
-        stripe.latency.record_us(now_us.saturating_sub(sent_us));
+        let latency = now_us.saturating_sub(sent_us);
+        stripe.latency.record_us(latency);
+        stripe
+            .latency_by_sec
+            .entry(now_us / 1_000_000)
+            .or_default()
+            .0
+            .record_us(latency);
         *stripe
             .delivered_by_sec
             .entry(now_us / 1_000_000)
@@ -203,9 +221,36 @@ impl Receivers {
         h.quantile_us(0.99)
     }
 
+    /// Deliveries by unix second so far.
+    pub fn delivered_by_sec(&self) -> BTreeMap<u64, u64> {
+        let mut out = BTreeMap::new();
+        for s in &self.stripes {
+            for (sec, n) in &lock(s).delivered_by_sec {
+                *out.entry(*sec).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Takes the latency histograms of the seconds before `sec` (the driver's once-a-second
+    /// flush keeps the stripes small).
+    pub fn take_latency_before(&self, sec: u64) -> Vec<(u64, Histogram<u64>)> {
+        let mut out = Vec::new();
+        for s in &self.stripes {
+            let mut s = lock(s);
+            let keep = s.latency_by_sec.split_off(&sec);
+            let done = std::mem::replace(&mut s.latency_by_sec, keep);
+            out.extend(done.into_iter().map(|(k, h)| (k, h.0 .0)));
+        }
+        out
+    }
+
     /// Sums the stripes.
     pub fn collect(&self) -> Received {
-        let mut out = Received::default();
+        let mut out = Received {
+            latency_by_sec: self.take_latency_before(u64::MAX),
+            ..Received::default()
+        };
         for s in &self.stripes {
             let s = lock(s);
             out.latency.merge(&s.latency.0);
@@ -235,14 +280,16 @@ impl Receivers {
         bounds
     }
 
-    /// Seqs each member should have seen and did not. `members`: (account slot, room slot)
-    /// of every membership in this shard; `sent`: room slot -> (lowest, highest) seq this
-    /// shard's own sends got. A member's window runs from the earlier of its first seq and the
-    /// room's first own send, to the highest seq seen in the room by anyone here.
-    pub fn missing(&self, members: &[(u32, u32)], sent: &HashMap<u32, (u64, u64)>) -> u64 {
+    /// Seqs each member should have seen and did not. `members`: every membership in this
+    /// shard; `sent`: room slot -> (lowest, highest) seq this shard's own sends got. A
+    /// member's window runs from the earlier of its first seq and the room's first own send
+    /// (from its own first seq for one that joined after sending began), to the highest seq
+    /// seen in the room by anyone here (its own last seq for one that left).
+    pub fn missing(&self, members: &[Membership], sent: &HashMap<u32, (u64, u64)>) -> u64 {
         let seen = self.seen_bounds();
         let mut missing = 0;
-        for &(account, room) in members {
+        for m in members {
+            let (account, room) = (m.account, m.room);
             let own = sent.get(&room).copied();
             let any = seen.get(&room).copied();
             let hi = match (own, any) {
@@ -255,13 +302,20 @@ impl Receivers {
             let stripe = lock(&self.stripes[account as usize % STRIPES]);
             let set = stripe.seqs.get(&key);
             let first = set.and_then(SeqSet::first);
-            let lo = match (first, own) {
-                (Some(f), Some(o)) => f.min(o.0),
-                (Some(f), None) => f,
-                (None, Some(o)) => o.0,
+            let lo = match (first, own, m.joined_after) {
+                (Some(f), _, Some(_)) => f,
+                (None, _, Some(after)) => after + 1,
+                (Some(f), Some(o), None) => f.min(o.0),
+                (Some(f), None, None) => f,
+                (None, Some(o), None) => o.0,
                 // Saw nothing in a room where only other shards sent: count from the lowest
                 // seq anyone here saw.
-                (None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+                (None, None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+            };
+            let hi = match (m.left, set.and_then(SeqSet::last)) {
+                (true, Some(own)) => own,
+                (true, None) => continue,
+                (false, _) => hi,
             };
             if lo > hi {
                 continue;
@@ -273,8 +327,23 @@ impl Receivers {
     }
 }
 
+/// One account's membership of one room, as the missing count sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// Account.
+    pub account: u32,
+    /// Room.
+    pub room: u32,
+    /// Logged out by a ramp down: its window ends at its own last seq.
+    pub left: bool,
+    /// Joined after sending began: the highest seq this shard's sends had then got in the
+    /// room (its window starts at its own first seq). None: there from the start.
+    pub joined_after: Option<u64>,
+}
+
 /// The bot every load account runs.
 pub struct LoadBot {
+    /// Receivers.
     pub receivers: Arc<Receivers>,
 }
 
@@ -346,6 +415,21 @@ mod tests {
         assert!(got.latency.0.equivalent(got.latency.0.max(), 4_000));
         // The room's own sends got seqs 1..=5: a misses 5, b misses 2, 4, 5.
         let sent = HashMap::from([(0, (1, 5))]);
-        assert_eq!(rx.missing(&[(0, 0), (1, 0)], &sent), 4);
+        let m = |account, left, joined_after| Membership {
+            account,
+            room: 0,
+            left,
+            joined_after,
+        };
+        assert_eq!(
+            rx.missing(&[m(0, false, None), m(1, false, None)], &sent),
+            4
+        );
+        // b left after seq 3: only its gap at 2 counts.
+        assert_eq!(rx.missing(&[m(0, false, None), m(1, true, None)], &sent), 2);
+        // b joined late (after seq 2 had gone): from its first seq (1 here) on.
+        assert_eq!(rx.missing(&[m(1, false, Some(2))], &sent), 3);
+        let silent = Receivers::new(HashMap::from([("c".to_string(), 0)]), HashMap::new());
+        assert_eq!(silent.missing(&[m(0, false, Some(3))], &sent), 2);
     }
 }

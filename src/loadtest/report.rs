@@ -25,14 +25,17 @@ pub const FORMAT: u32 = 1;
 pub struct Counts {
     /// Accounts this run was to add, and added.
     pub accounts_planned: u64,
+    /// Accounts added.
     pub accounts_added: u64,
     /// At the end: Connected with every room Connected.
     pub accounts_fully_connected: u64,
     /// First logins that reached (Connected, Success) / ended before.
     pub logins_ok: u64,
+    /// Logins failed.
     pub logins_failed: u64,
     /// First room entries that reached (Connected, Success) / failed.
     pub room_entries_ok: u64,
+    /// Room entries failed.
     pub room_entries_failed: u64,
     /// Links lost: (Reconnecting, LoginInterrupted).
     pub disconnects: u64,
@@ -40,23 +43,31 @@ pub struct Counts {
     pub reconnects: u64,
     /// Room recoveries by T2 outcome, and rooms that gave up.
     pub room_recovered_member: u64,
+    /// Room recovered after connect timeout.
     pub room_recovered_after_connect_timeout: u64,
+    /// Room recovered after room not exist.
     pub room_recovered_after_room_not_exist: u64,
+    /// Room gave up.
     pub room_gave_up: u64,
     /// Messages acknowledged by the server / failed with a ZIM error.
     pub messages_sent: u64,
+    /// Messages send failed.
     pub messages_send_failed: u64,
     /// Load-test messages received (counted once per receiver, duplicates excluded).
     pub messages_delivered: u64,
     /// Room seqs a receiver should have seen and did not / saw more than once.
     pub messages_missing: u64,
+    /// Messages duplicated.
     pub messages_duplicated: u64,
     /// Client-side chaos: links dropped, accounts held offline; server-side drops requested.
     pub chaos_drops: u64,
+    /// Chaos offline.
     pub chaos_offline: u64,
+    /// Server drops.
     pub server_drops: u64,
     /// Token renewals.
     pub renewals_ok: u64,
+    /// Renewals failed.
     pub renewals_failed: u64,
     /// Fleet events this run could not read (broadcast lag): state figures may be short.
     pub events_lost: u64,
@@ -146,18 +157,26 @@ impl Counts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Tick {
+    /// Logins.
     pub logins: u64,
+    /// Room entries.
     pub room_entries: u64,
+    /// Reconnects.
     pub reconnects: u64,
+    /// Disconnects.
     pub disconnects: u64,
+    /// Sent.
     pub sent: u64,
+    /// Delivered.
     pub delivered: u64,
     /// Accounts logged out by a ramp down.
     pub logouts: u64,
     /// Accounts by state, sampled once in the second: Connected, Reconnecting, and the
     /// rest (logging in, or ended) besides those that left.
     pub connected: u64,
+    /// Reconnecting.
     pub reconnecting: u64,
+    /// Other.
     pub other: u64,
 }
 
@@ -195,18 +214,26 @@ pub struct Memory {
 /// One shard's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardRun {
+    /// Shard.
     pub shard: Shard,
+    /// Accounts.
     pub accounts: u64,
     /// Unix ms: the run started; the ramp started and ended (last account fully connected,
     /// or the ramp timeout); the run ended.
     pub started_ms: u64,
+    /// Ramp started (unix ms).
     pub ramp_started_ms: u64,
+    /// Ramp ended (unix ms).
     pub ramp_ended_ms: u64,
     /// The hold phase (messages and chaos), unix ms.
     pub hold_started_ms: u64,
+    /// Hold ended (unix ms).
     pub hold_ended_ms: u64,
+    /// Ended (unix ms).
     pub ended_ms: u64,
+    /// Memory.
     pub memory: Memory,
+    /// Host.
     pub host: String,
 }
 
@@ -222,6 +249,7 @@ pub struct Figures {
     /// Delivered / sent messages per second over the whole seconds in which messages were
     /// sent (the hold wall time when the timeline has none).
     pub delivered_per_sec: f64,
+    /// Sent per sec.
     pub sent_per_sec: f64,
     /// accounts_fully_connected / accounts_planned.
     pub connected_share: f64,
@@ -230,6 +258,7 @@ pub struct Figures {
 /// Pass or fail against the plan's thresholds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// Passed.
     pub passed: bool,
     /// One line per threshold missed.
     pub failures: Vec<String>,
@@ -238,21 +267,29 @@ pub struct Verdict {
 /// The report of a run or of merged shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Format.
     pub format: u32,
+    /// Zimfleet version.
     pub zimfleet_version: String,
     /// The plan (the shard field is that of the first shard; see `shards`).
     pub plan: Plan,
+    /// Shards.
     pub shards: Vec<ShardRun>,
+    /// Counts.
     pub counts: Counts,
     /// Accounts by connection state at the end (state name -> count), rooms likewise.
     pub accounts_by_state: BTreeMap<String, u64>,
+    /// Rooms by state.
     pub rooms_by_state: BTreeMap<String, u64>,
     /// ZIM error code -> occurrences (send failures, login and room rejections).
     pub errors: BTreeMap<u32, u64>,
+    /// Histograms.
     pub histograms: Histograms,
     /// unix second -> what happened in it.
     pub timeline: BTreeMap<u64, Tick>,
+    /// Figures.
     pub figures: Figures,
+    /// Verdict.
     pub verdict: Verdict,
     /// The stages as run, with their figures.
     #[serde(default)]
@@ -489,10 +526,12 @@ impl Report {
             .collect()
     }
 
+    /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
 
+    /// Writes the JSON report to `path`.
     pub fn write(&self, path: &Path) -> Result<(), LoadtestError> {
         std::fs::write(path, self.to_json() + "\n").map_err(|e| LoadtestError::Report {
             path: path.display().to_string(),
@@ -500,6 +539,7 @@ impl Report {
         })
     }
 
+    /// Reads a report written with `--out` (or by a merge).
     pub fn read(path: &Path) -> Result<Report, LoadtestError> {
         let err = |detail: String| LoadtestError::Report {
             path: path.display().to_string(),

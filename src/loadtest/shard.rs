@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 /// One slice of a plan: `index` of `count` (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// Index.
     pub index: u32,
+    /// Count.
     pub count: u32,
 }
 

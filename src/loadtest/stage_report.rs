@@ -17,18 +17,24 @@ pub const MAX_CHAOS_EVENTS: usize = 2_000;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StageReport {
+    /// Name.
     pub name: String,
     /// Unix ms: when the stage started and ended (merged: earliest start, latest end).
     pub started_ms: u64,
+    /// Ended (unix ms).
     pub ended_ms: u64,
     /// Targets (whole plan): accounts online and messages per second per account, at the
     /// start and at the end of the stage.
     pub from_accounts: u64,
+    /// To accounts.
     pub to_accounts: u64,
+    /// From rate.
     pub from_rate: f64,
+    /// To rate.
     pub to_rate: f64,
     /// Accounts added and logged out during the stage (sums over shards).
     pub arrived: u64,
+    /// Departed.
     pub departed: u64,
     /// From the timeline and the latency series (recomputed by `Report::finish`).
     pub figures: StageFigures,
@@ -38,18 +44,27 @@ pub struct StageReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StageFigures {
+    /// Logins.
     pub logins: u64,
+    /// Room entries.
     pub room_entries: u64,
+    /// Disconnects.
     pub disconnects: u64,
+    /// Reconnects.
     pub reconnects: u64,
+    /// Logouts.
     pub logouts: u64,
+    /// Sent.
     pub sent: u64,
+    /// Delivered.
     pub delivered: u64,
     /// Per second over the stage's wall time.
     pub sent_per_sec: f64,
+    /// Delivered per sec.
     pub delivered_per_sec: f64,
     /// Message end-to-end latency over the stage's seconds.
     pub message_p50_us: u64,
+    /// Message p99 us.
     pub message_p99_us: u64,
     /// Accounts Connected in the stage's last second (sampled).
     pub connected_at_end: u64,
@@ -70,13 +85,16 @@ pub enum ChaosKind {
 /// One chaos event of one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChaosEvent {
+    /// Ts (unix ms).
     pub ts_ms: u64,
+    /// Kind.
     pub kind: ChaosKind,
     /// Accounts it hit (0 for a server drop: the server says nothing about how many).
     pub accounts: u64,
     /// For how long, ms (offline windows: cut at the end of the last stage).
     #[serde(default)]
     pub for_ms: u64,
+    /// Stage.
     pub stage: String,
 }
 

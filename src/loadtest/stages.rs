@@ -125,15 +125,21 @@ impl StageChaos {
 /// One stage as the run sees it: offsets from the start of the first stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
+    /// Name.
     pub name: String,
+    /// Start.
     pub start: Duration,
+    /// Duration.
     pub duration: Duration,
     /// Accounts online (whole plan) at the start and end.
     pub from_accounts: u64,
+    /// To accounts.
     pub to_accounts: u64,
     /// Messages per second per account at the start and end.
     pub from_rate: f64,
+    /// To rate.
     pub to_rate: f64,
+    /// Chaos.
     pub chaos: StageChaos,
     /// Arrivals and departures (whole plan) before this stage.
     arrived_before: u64,
@@ -143,7 +149,7 @@ pub struct Stage {
 impl Stage {
     /// End offset.
     pub fn end(&self) -> Duration {
-        self.start + self.duration
+        self.start.saturating_add(self.duration)
     }
 
     /// Share of the stage done at `t` (clamped to 0..=1).
@@ -168,6 +174,7 @@ impl Stage {
 /// The stages of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
+    /// Stages.
     pub stages: Vec<Stage>,
     /// The shorthand: after the first stage, wait (at most `ramp_timeout`) until every
     /// account is online before the next one starts.
@@ -200,8 +207,8 @@ impl Schedule {
                 arrived_before: arrived,
                 departed_before: departed,
             };
-            arrived += stage.arrivals();
-            departed += stage.departures();
+            arrived = arrived.saturating_add(stage.arrivals());
+            departed = departed.saturating_add(stage.departures());
             (accounts, rate, start) = (to_accounts, to_rate, stage.end());
             out.push(stage);
         }
@@ -220,7 +227,8 @@ impl Schedule {
         rate: f64,
         chaos: &StageChaos,
     ) -> Schedule {
-        let ramp = Duration::from_secs_f64(accounts as f64 / f64::from(arrival_rate.max(1)));
+        let secs = accounts as f64 / f64::from(arrival_rate.max(1));
+        let ramp = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         let stages = [
             StagePlan {
                 name: "ramp".into(),
@@ -274,10 +282,10 @@ impl Schedule {
         };
         let (before, during) = f(s);
         // A hair of slack so the last one of a stage is due at the stage's end, not after.
-        before
-            + ((during as f64 * s.frac(t)) + 1e-9)
-                .floor()
-                .min(during as f64) as u64
+        let part = ((during as f64 * s.frac(t)) + 1e-9)
+            .floor()
+            .min(during as f64) as u64;
+        before.saturating_add(part)
     }
 
     /// Messages per second per account at `t` (0 after the last stage).

@@ -9,9 +9,18 @@ use crate::protocol::ErrorCode;
 impl Report {
     /// The final human table.
     pub fn table(&self) -> String {
+        let mut out = String::new();
+        self.accounts_rows(&mut out);
+        self.recovery_rows(&mut out);
+        self.message_rows(&mut out);
+        self.latency_rows(&mut out);
+        self.closing_rows(&mut out);
+        out
+    }
+
+    fn accounts_rows(&self, out: &mut String) {
         let c = &self.counts;
         let f = &self.figures;
-        let mut out = String::new();
         let shards: Vec<String> = self.shards.iter().map(|s| s.shard.to_string()).collect();
         let _ = writeln!(
             out,
@@ -24,9 +33,9 @@ impl Report {
             }
         );
         let _ = writeln!(out, "\naccounts");
-        row(&mut out, "added", c.accounts_added.to_string());
+        row(out, "added", c.accounts_added.to_string());
         row(
-            &mut out,
+            out,
             "fully connected at end",
             format!(
                 "{} ({:.2}%)",
@@ -34,31 +43,36 @@ impl Report {
                 f.connected_share * 100.0
             ),
         );
-        row(&mut out, "by state", fmt_map(&self.accounts_by_state));
-        row(&mut out, "rooms by state", fmt_map(&self.rooms_by_state));
+        row(out, "by state", fmt_map(&self.accounts_by_state));
+        row(out, "rooms by state", fmt_map(&self.rooms_by_state));
         row(
-            &mut out,
+            out,
             "logins ok / failed",
             format!("{} / {}", c.logins_ok, c.logins_failed),
         );
         row(
-            &mut out,
+            out,
             "room entries ok / failed",
             format!("{} / {}", c.room_entries_ok, c.room_entries_failed),
         );
         row(
-            &mut out,
+            out,
             "logins + room entries/s",
             format!("{:.1}", f.logins_plus_room_entries_per_sec),
         );
+    }
+
+    fn recovery_rows(&self, out: &mut String) {
+        let c = &self.counts;
+        let f = &self.figures;
         let _ = writeln!(out, "\nrecovery");
         row(
-            &mut out,
+            out,
             "disconnects / reconnects",
             format!("{} / {}", c.disconnects, c.reconnects),
         );
         row(
-            &mut out,
+            out,
             "peak reconnects/s",
             format!(
                 "{} (admission limit {})",
@@ -66,7 +80,7 @@ impl Report {
             ),
         );
         row(
-            &mut out,
+            out,
             "rooms back: member / rejoined / re-entered / gave up",
             format!(
                 "{} / {} / {} / {}",
@@ -77,21 +91,27 @@ impl Report {
             ),
         );
         row(
-            &mut out,
+            out,
             "chaos drops / offline / server drops",
             format!(
                 "{} / {} / {}",
                 c.chaos_drops, c.chaos_offline, c.server_drops
             ),
         );
+    }
+
+    fn message_rows(&self, out: &mut String) {
+        let c = &self.counts;
+        let f = &self.figures;
+        self.stage_rows(out);
         let _ = writeln!(out, "\nmessages");
         row(
-            &mut out,
+            out,
             "sent / failed",
             format!("{} / {}", c.messages_sent, c.messages_send_failed),
         );
         row(
-            &mut out,
+            out,
             "delivered / missing / duplicated",
             format!(
                 "{} / {} / {}",
@@ -99,10 +119,13 @@ impl Report {
             ),
         );
         row(
-            &mut out,
+            out,
             "sent/s, delivered/s",
             format!("{:.1}, {:.1}", f.sent_per_sec, f.delivered_per_sec),
         );
+    }
+
+    fn latency_rows(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\nlatency (ms)                      count      p50      p90      p99    p99.9      max"
@@ -134,10 +157,14 @@ impl Report {
                 ms(if hist.count() == 0 { 0 } else { hist.0.max() }),
             );
         }
+    }
+
+    fn closing_rows(&self, out: &mut String) {
+        let c = &self.counts;
         if !self.errors.is_empty() {
             let _ = writeln!(out, "\nerrors");
             for (code, n) in &self.errors {
-                row(&mut out, &format!("{}", ErrorCode(*code)), n.to_string());
+                row(out, &format!("{}", ErrorCode(*code)), n.to_string());
             }
         }
         if c.events_lost > 0 {
@@ -150,7 +177,7 @@ impl Report {
         let _ = writeln!(out, "\nmemory");
         for s in &self.shards {
             row(
-                &mut out,
+                out,
                 &format!("shard {} ({})", s.shard, s.host),
                 format!(
                     "{} KiB -> {} KiB, {} bytes per account{}",
@@ -173,7 +200,37 @@ impl Report {
         for failure in &self.verdict.failures {
             let _ = writeln!(out, "  - {failure}");
         }
-        out
+    }
+}
+
+impl Report {
+    /// The stages section (when the plan has stages or ran the shorthand's two).
+    fn stage_rows(&self, out: &mut String) {
+        if self.stages.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nstages");
+        for s in &self.stages {
+            let f = &s.figures;
+            row(
+                out,
+                &format!(
+                    "{} ({:.1} s, accounts {} -> {})",
+                    s.name,
+                    s.ended_ms.saturating_sub(s.started_ms) as f64 / 1000.0,
+                    s.from_accounts,
+                    s.to_accounts
+                ),
+                format!(
+                    "+{} -{}, sent/s {:.1}, delivered/s {:.1}, p99 {} ms",
+                    s.arrived,
+                    s.departed,
+                    f.sent_per_sec,
+                    f.delivered_per_sec,
+                    ms(f.message_p99_us)
+                ),
+            );
+        }
     }
 }
 

@@ -37,6 +37,10 @@ struct AccountTrack {
     ended: bool,
     /// Unix ms of (Reconnecting, LoginInterrupted); 0 when not reconnecting.
     reconnecting_ms: u64,
+    /// Logged out by a ramp down: its events no longer count.
+    left: bool,
+    /// Settled once (logged in, first room entries done): it may send from then on.
+    ready: bool,
     rooms: Box<[RoomTrack]>,
 }
 
@@ -61,12 +65,32 @@ impl AccountTrack {
 /// What the tracker counted.
 #[derive(Debug, Default)]
 pub struct Tracked {
+    /// Counts.
     pub counts: Counts,
+    /// Histograms.
     pub histograms: Histograms,
+    /// Errors.
     pub errors: BTreeMap<u32, u64>,
+    /// Errors by sec.
+    pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
+    /// Timeline.
     pub timeline: BTreeMap<u64, Tick>,
 }
 
+/// Accounts by state now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct States {
+    /// Connected.
+    pub connected: u64,
+    /// Reconnecting.
+    pub reconnecting: u64,
+    /// Logging in, or ended (not counting those that left).
+    pub other: u64,
+    /// Logged out by a ramp down.
+    pub left: u64,
+}
+
+/// The fleet's events as states and counts (one small entry per account).
 pub struct Tracker {
     slots: HashMap<String, u32>,
     rooms: HashMap<String, u32>,
@@ -77,7 +101,10 @@ pub struct Tracker {
     pub settled: u64,
     /// When `fully_connected` last reached `target` (unix ms), 0 if never.
     pub all_connected_ms: u64,
+    /// Slots that settled for the first time since the driver last took them.
+    pub newly_ready: Vec<u32>,
     target: u64,
+    /// Out.
     pub out: Tracked,
 }
 
@@ -101,6 +128,7 @@ impl Tracker {
             fully_connected: 0,
             settled: 0,
             all_connected_ms: 0,
+            newly_ready: Vec::new(),
             target,
             out: Tracked::default(),
         }
@@ -114,6 +142,8 @@ impl Tracker {
                 logged_in: false,
                 ended: false,
                 reconnecting_ms: 0,
+                left: false,
+                ready: false,
                 rooms: rooms
                     .iter()
                     .map(|&room| RoomTrack {
@@ -133,10 +163,63 @@ impl Tracker {
         self.out.timeline.entry(ts_ms / 1000).or_default()
     }
 
-    fn error(&mut self, ext: &serde_json::Value) {
+    fn error(&mut self, ts_ms: u64, ext: &serde_json::Value) {
         if let Some(code) = ext_code(ext) {
             *self.out.errors.entry(code).or_default() += 1;
+            *self
+                .out
+                .errors_by_sec
+                .entry(ts_ms / 1000)
+                .or_default()
+                .entry(code)
+                .or_default() += 1;
         }
+    }
+
+    /// The account in `slot` is being logged out by a ramp down: counted once, settled, and
+    /// its later events ignored.
+    pub fn departed(&mut self, slot: u32, ts_ms: u64) {
+        let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
+            return;
+        };
+        if acct.left {
+            return;
+        }
+        let (was_full, was_settled) = (acct.full(), acct.settled());
+        acct.left = true;
+        acct.ended = true;
+        if was_full {
+            self.fully_connected -= 1;
+        }
+        if !was_settled {
+            self.settled += 1;
+        }
+        self.out.counts.logouts += 1;
+        self.tick(ts_ms).logouts += 1;
+    }
+
+    /// Whether the account in `slot` is Connected with every room Connected.
+    pub fn is_full(&self, slot: u32) -> bool {
+        self.accounts
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(AccountTrack::full)
+    }
+
+    /// Whether `user_id` was logged out by a ramp down.
+    pub fn has_left(&self, user_id: &str) -> bool {
+        self.slots
+            .get(user_id)
+            .and_then(|&slot| self.accounts.get(slot as usize))
+            .and_then(Option::as_ref)
+            .is_some_and(|a| a.left)
+    }
+
+    /// Samples the accounts by state into the second of `ts_ms`.
+    pub fn sample(&mut self, ts_ms: u64) {
+        let s = self.states();
+        let t = self.tick(ts_ms);
+        (t.connected, t.reconnecting, t.other) = (s.connected, s.reconnecting, s.other);
     }
 
     /// Applies one event.
@@ -147,40 +230,14 @@ impl Tracker {
         let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
             return;
         };
-        let was_full = acct.full();
-        let was_settled = acct.settled();
+        if acct.left {
+            return;
+        }
+        let was = (acct.full(), acct.settled());
         let ts = ev.ts_ms;
-        // Counting happens after the borrow of `acct` ends.
-        let mut effect = Effect::None;
-        match &ev.kind {
+        let effect = match &ev.kind {
             EventKind::Connection { state, event, ext } => {
-                acct.state = *state;
-                match (state, event) {
-                    (ConnectionState::Connected, _) => {
-                        if !acct.logged_in {
-                            acct.logged_in = true;
-                            effect = Effect::Login;
-                        } else if acct.reconnecting_ms > 0 {
-                            effect = Effect::Reconnected(ts.saturating_sub(acct.reconnecting_ms));
-                            acct.reconnecting_ms = 0;
-                        }
-                    }
-                    (ConnectionState::Reconnecting, _) if acct.reconnecting_ms == 0 => {
-                        acct.reconnecting_ms = ts.max(1);
-                        effect = Effect::Disconnected;
-                    }
-                    (ConnectionState::Disconnected, event) => {
-                        acct.reconnecting_ms = 0;
-                        if !acct.ended && *event != ConnectionEvent::Success {
-                            acct.ended = true;
-                            effect = Effect::Ended {
-                                before_login: !acct.logged_in,
-                                ext: ext.clone(),
-                            };
-                        }
-                    }
-                    _ => {}
-                }
+                connection_effect(acct, ts, *state, *event, ext)
             }
             EventKind::Room {
                 room_id,
@@ -194,44 +251,25 @@ impl Tracker {
                 let Some(r) = acct.rooms.iter_mut().find(|r| r.room == room) else {
                     return;
                 };
-                r.state = *state;
-                match (state, event) {
-                    (RoomState::Connected, _) => {
-                        if !r.entered {
-                            r.entered = true;
-                            r.failed = false;
-                            effect = Effect::RoomEntered;
-                        } else if r.interrupted_ms > 0 {
-                            effect = Effect::RoomBack(r.t2, ts.saturating_sub(r.interrupted_ms));
-                            r.interrupted_ms = 0;
-                            r.t2 = T2::StillMember;
-                        }
-                    }
-                    (RoomState::Connecting, RoomEvent::NetworkInterrupted)
-                        if r.interrupted_ms == 0 =>
-                    {
-                        r.interrupted_ms = ts.max(1);
-                        r.t2 = T2::StillMember;
-                    }
-                    (RoomState::Disconnected, RoomEvent::ConnectTimeout)
-                        if r.interrupted_ms > 0 =>
-                    {
-                        r.t2 = T2::ConnectTimeout;
-                    }
-                    (RoomState::Disconnected, RoomEvent::RoomNotExist) if r.interrupted_ms > 0 => {
-                        r.t2 = T2::RoomNotExist;
-                    }
-                    (RoomState::Disconnected, _) if !r.entered => {
-                        r.failed = true;
-                        effect = Effect::RoomEntryFailed(ext.clone());
-                    }
-                    _ => {}
-                }
+                room_effect(r, ts, *state, *event, ext)
             }
-            EventKind::RoomGaveUp { .. } => effect = Effect::RoomGaveUp,
-            _ => {}
-        }
+            EventKind::RoomGaveUp { .. } => Effect::RoomGaveUp,
+            _ => Effect::None,
+        };
+        self.settle_counts(slot, was, ts);
+        self.count(effect, ts);
+    }
+
+    /// Keeps `settled`, `fully_connected` and the ready list right after an account changed.
+    fn settle_counts(&mut self, slot: u32, (was_full, was_settled): (bool, bool), ts: u64) {
+        let Some(Some(acct)) = self.accounts.get_mut(slot as usize) else {
+            return;
+        };
         let now_settled = acct.settled();
+        if now_settled && !acct.ready && !acct.ended {
+            acct.ready = true;
+            self.newly_ready.push(slot);
+        }
         match (was_settled, now_settled) {
             (false, true) => self.settled += 1,
             (true, false) => self.settled -= 1,
@@ -248,6 +286,10 @@ impl Tracker {
             (true, false) => self.fully_connected -= 1,
             _ => {}
         }
+    }
+
+    /// Counts what an event did.
+    fn count(&mut self, effect: Effect, ts: u64) {
         match effect {
             Effect::None => {}
             Effect::Login => {
@@ -267,7 +309,7 @@ impl Tracker {
                 if before_login {
                     self.out.counts.logins_failed += 1;
                 }
-                self.error(&ext);
+                self.error(ts, &ext);
             }
             Effect::RoomEntered => {
                 self.out.counts.room_entries_ok += 1;
@@ -293,24 +335,105 @@ impl Tracker {
             }
             Effect::RoomEntryFailed(ext) => {
                 self.out.counts.room_entries_failed += 1;
-                self.error(&ext);
+                self.error(ts, &ext);
             }
             Effect::RoomGaveUp => self.out.counts.room_gave_up += 1,
         }
     }
 
-    /// Accounts now: (connected, reconnecting, other).
-    pub fn states(&self) -> (u64, u64, u64) {
-        let mut c = (0, 0, 0);
+    /// Accounts now, by state.
+    pub fn states(&self) -> States {
+        let mut c = States::default();
         for a in self.accounts.iter().flatten() {
             match a.state {
-                ConnectionState::Connected => c.0 += 1,
-                ConnectionState::Reconnecting => c.1 += 1,
-                _ => c.2 += 1,
+                _ if a.left => c.left += 1,
+                ConnectionState::Connected => c.connected += 1,
+                ConnectionState::Reconnecting => c.reconnecting += 1,
+                _ => c.other += 1,
             }
         }
         c
     }
+}
+
+/// What a connection event does to an account.
+fn connection_effect(
+    acct: &mut AccountTrack,
+    ts: u64,
+    state: ConnectionState,
+    event: ConnectionEvent,
+    ext: &serde_json::Value,
+) -> Effect {
+    acct.state = state;
+    let mut effect = Effect::None;
+    match (&state, &event) {
+        (ConnectionState::Connected, _) => {
+            if !acct.logged_in {
+                acct.logged_in = true;
+                effect = Effect::Login;
+            } else if acct.reconnecting_ms > 0 {
+                effect = Effect::Reconnected(ts.saturating_sub(acct.reconnecting_ms));
+                acct.reconnecting_ms = 0;
+            }
+        }
+        (ConnectionState::Reconnecting, _) if acct.reconnecting_ms == 0 => {
+            acct.reconnecting_ms = ts.max(1);
+            effect = Effect::Disconnected;
+        }
+        (ConnectionState::Disconnected, event) => {
+            acct.reconnecting_ms = 0;
+            if !acct.ended && *event != ConnectionEvent::Success {
+                acct.ended = true;
+                effect = Effect::Ended {
+                    before_login: !acct.logged_in,
+                    ext: ext.clone(),
+                };
+            }
+        }
+        _ => {}
+    }
+    effect
+}
+
+/// What a room event does to one of an account's rooms.
+fn room_effect(
+    r: &mut RoomTrack,
+    ts: u64,
+    state: RoomState,
+    event: RoomEvent,
+    ext: &serde_json::Value,
+) -> Effect {
+    r.state = state;
+    let mut effect = Effect::None;
+    match (state, event) {
+        (RoomState::Connected, _) => {
+            if !r.entered {
+                r.entered = true;
+                r.failed = false;
+                effect = Effect::RoomEntered;
+            } else if r.interrupted_ms > 0 {
+                effect = Effect::RoomBack(r.t2, ts.saturating_sub(r.interrupted_ms));
+                r.interrupted_ms = 0;
+                r.t2 = T2::StillMember;
+            }
+        }
+        (RoomState::Connecting, RoomEvent::NetworkInterrupted) if r.interrupted_ms == 0 => {
+            r.interrupted_ms = ts.max(1);
+            r.t2 = T2::StillMember;
+        }
+        (RoomState::Disconnected, RoomEvent::ConnectTimeout) if r.interrupted_ms > 0 => {
+            r.t2 = T2::ConnectTimeout;
+        }
+        (RoomState::Disconnected, RoomEvent::RoomNotExist) if r.interrupted_ms > 0 => {
+            r.t2 = T2::RoomNotExist;
+        }
+        (RoomState::Disconnected, _) if !r.entered => {
+            r.failed = true;
+            effect = Effect::RoomEntryFailed(ext.clone());
+        }
+        _ => {}
+    }
+    effect
 }
 
 enum Effect {
@@ -409,7 +532,19 @@ mod tests {
             .equivalent(h.room_recovery_after_connect_timeout.0.max(), 400_000));
         assert_eq!(t.out.timeline[&1].logins, 1);
         assert_eq!(t.out.timeline[&2].reconnects, 1);
-        assert_eq!(t.states(), (1, 0, 0));
+        assert_eq!(
+            t.states(),
+            States {
+                connected: 1,
+                ..States::default()
+            }
+        );
+        t.departed(0, 3_000);
+        t.apply(&conn(3_010, CS::Disconnected, CE::Success));
+        assert_eq!((t.settled, t.fully_connected), (1, 0));
+        assert_eq!(t.out.counts.logouts, 1);
+        assert_eq!(t.out.timeline[&3].logouts, 1);
+        assert_eq!(t.states().left, 1);
     }
 
     #[test]
@@ -452,6 +587,7 @@ mod tests {
         assert_eq!(t.out.counts.logins_failed, 1);
         assert_eq!(t.out.errors[&6000103], 1);
         assert_eq!((t.settled, t.fully_connected), (1, 0));
-        assert_eq!(t.states(), (0, 0, 1));
+        assert_eq!(t.states().other, 1);
+        assert_eq!(t.out.errors_by_sec[&0][&6000103], 1);
     }
 }

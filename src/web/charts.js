@@ -70,5 +70,27 @@
     };
   }
 
-  global.ZfCharts = { timeSeries: timeSeries, palette: palette };
+  // ZfCharts.percentiles(el, {title, series: [{label}]}): a latency-by-percentile chart; x in
+  // "nines" (x = -log10(1 - q): 1 = p90, 2 = p99, 3 = p99.9), labelled as percentiles. Same
+  // wrapper as timeSeries (setData(xs, columns), setMarks, points()).
+  function percentiles(el, opts) {
+    var o = {};
+    Object.keys(opts).forEach(function (k) { o[k] = opts[k]; });
+    o.time = false;
+    var c = timeSeries(el, o);
+    var ticks = [0, Math.log10(2), 1, 2, 3, 4, 5, 6];
+    c.plot.axes[0].splits = function (u, i, min, max) {
+      return ticks.filter(function (x) { return x >= min - 1e-9 && x <= max + 1e-9; });
+    };
+    c.plot.axes[0].values = function (u, splits) {
+      return splits.map(function (x) {
+        var p = 100 * (1 - Math.pow(10, -x));
+        return "p" + (Math.round(p * 1000) / 1000);
+      });
+    };
+    c.plot.redraw(false, true);
+    return c;
+  }
+
+  global.ZfCharts = { timeSeries: timeSeries, percentiles: percentiles, palette: palette };
 })(window);
