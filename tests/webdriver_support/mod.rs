@@ -1,6 +1,7 @@
-//! Headless Chromium over plain WebDriver HTTP (no client crate), for the load-test pages; tests/browser_support/ is the fantoccini one of the console test (to be unified).
+//! A real headless Chromium for the load-test page tests, driven over the W3C WebDriver protocol by
 //! chromedriver on a free loopback port. Plain HTTP/1.1 over a std TcpStream (the protocol
-//! is a handful of JSON requests), so the tests need no extra crate.
+//! is a handful of JSON requests), so the tests need no extra crate. (tests/browser_support/ is
+//! the console test's, over fantoccini; the two are to be unified.)
 //!
 //! Where Chromium or chromedriver is missing, [`Browser::start`] panics with a clear message
 //! when `CI=true`, and otherwise says so and returns None (the test returns early).
