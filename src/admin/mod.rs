@@ -9,6 +9,7 @@
 //!   `--events FILE`); see [`stream`].
 
 pub mod prometheus;
+pub mod reload;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub struct AdminState {
     pub events_file: Option<Arc<EventsCounters>>,
     /// Events the /events subscribers lost (all of them together).
     pub stream_lost: Arc<AtomicU64>,
+    /// Hot reloads (`/reload`), when the runner offers them.
+    pub reload: Option<reload::ReloadDesk>,
 }
 
 /// The running admin server.
@@ -77,6 +80,7 @@ impl AdminServer {
                 .service(web::resource("/accounts").route(web::get().to(accounts)))
                 .service(web::resource("/metrics").route(web::get().to(metrics)))
                 .service(web::resource("/events").route(web::get().to(events)))
+                .configure(reload::routes)
                 .default_service(web::to(not_found))
         })
         .workers(1)

@@ -72,7 +72,7 @@ pub enum TokenSource {
 }
 
 /// A token source with its secrets read: what the runner builds a provider from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TokenPlan {
     Embedded,
     Static(Secret),
@@ -157,7 +157,7 @@ impl Default for RecoveryEntry {
 }
 
 /// One account of a bot, ready to add to the fleet.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountDef {
     pub user_id: String,
     pub user_name: String,
@@ -166,11 +166,14 @@ pub struct AccountDef {
 }
 
 /// One bot: its accounts share the behaviour and the rooms.
+#[derive(Clone)]
 pub struct BotDef {
     /// The file stem: `bots/greeter.toml` -> `greeter`.
     pub name: String,
     pub file: PathBuf,
     pub behaviour: String,
+    /// The `[settings]` table as written (a reload compares it).
+    pub settings: toml::Table,
     pub bot: Arc<dyn Bot>,
     pub accounts: Vec<AccountDef>,
     pub rooms: Vec<RoomSpec>,
@@ -178,13 +181,31 @@ pub struct BotDef {
 
 /// Reads every `*.toml` of `dir` (in name order; files with `enabled = false` are skipped).
 /// `embedded` says whether the embedded backend runs (the `embedded` token source needs it).
-/// `env` looks up environment variables (tests pass a map).
+/// `env` looks up environment variables (tests pass a map). The first refusal ends it.
 pub fn load_dir(
     dir: &Path,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
     quiet: &pacer::Quiet,
 ) -> Result<Vec<BotDef>, BotsError> {
+    let mut bots = Vec::new();
+    for loaded in load_each(dir, embedded, env, quiet)? {
+        if let Some(bot) = loaded? {
+            bots.push(bot);
+        }
+    }
+    Ok(bots)
+}
+
+/// Reads every `*.toml` of `dir` like [`load_dir`], but each file on its own: one result
+/// per file, in name order (a hot reload applies the good ones). A user id already used by
+/// an earlier file refuses the later file.
+pub fn load_each(
+    dir: &Path,
+    embedded: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    quiet: &pacer::Quiet,
+) -> Result<Vec<Result<Option<BotDef>, BotsError>>, BotsError> {
     if !dir.is_dir() {
         return Err(BotsError::MissingDir(dir.to_path_buf()));
     }
@@ -201,30 +222,42 @@ pub fn load_dir(
     if files.is_empty() {
         return Err(BotsError::Empty(dir.to_path_buf()));
     }
-    let mut bots = Vec::new();
     let mut owners: HashMap<String, PathBuf> = HashMap::new();
+    let mut loaded = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e.to_string()))?;
-        let Some(bot) =
-            parse_file(&file, &text, embedded, env, quiet).map_err(|d| invalid(&file, d))?
-        else {
-            continue;
-        };
-        for account in &bot.accounts {
-            if let Some(other) = owners.insert(account.user_id.clone(), file.clone()) {
-                return Err(invalid(
+        let bot = std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| parse_file(&file, &text, embedded, env, quiet))
+            .map_err(|d| invalid(&file, d));
+        let bot = bot.and_then(
+            |bot| match bot.as_ref().and_then(|b| first_taken(b, &owners)) {
+                Some((user_id, other)) => Err(invalid(
                     &file,
                     format!(
-                        "accounts: user_id {:?} is already used by {}",
-                        account.user_id,
+                        "accounts: user_id {user_id:?} is already used by {}",
                         other.display()
                     ),
-                ));
+                )),
+                None => Ok(bot),
+            },
+        );
+        if let Ok(Some(bot)) = &bot {
+            for account in &bot.accounts {
+                owners.insert(account.user_id.clone(), file.clone());
             }
         }
-        bots.push(bot);
+        loaded.push(bot);
     }
-    Ok(bots)
+    Ok(loaded)
+}
+
+/// The first account of `bot` that `owners` already lists, with its owner.
+fn first_taken(bot: &BotDef, owners: &HashMap<String, PathBuf>) -> Option<(String, PathBuf)> {
+    bot.accounts.iter().find_map(|a| {
+        owners
+            .get(&a.user_id)
+            .map(|other| (a.user_id.clone(), other.clone()))
+    })
 }
 
 /// Parses one bot file; `Ok(None)` when it is disabled.
@@ -311,6 +344,7 @@ pub fn parse_file(
         name,
         file: file.to_path_buf(),
         behaviour: raw.behaviour,
+        settings: raw.settings,
         bot,
         accounts,
         rooms,
