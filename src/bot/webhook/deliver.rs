@@ -124,7 +124,9 @@ async fn attempt(delivery: &Delivery, body: Vec<u8>) -> Result<bytes::Bytes, Att
 async fn post(delivery: &Delivery, event: &WebhookEvent) -> Option<bytes::Bytes> {
     let body = serde_json::to_vec(event).unwrap_or_default();
     let mut last = AttemptError::Timeout;
+    let mut attempts = 0;
     for retry in 0..=delivery.retries {
+        attempts += 1;
         if retry > 0 {
             let delay = retry_delay(delivery, retry, &mut rand::thread_rng());
             tokio::time::sleep(delay).await;
@@ -154,8 +156,7 @@ async fn post(delivery: &Delivery, event: &WebhookEvent) -> Option<bytes::Bytes>
         account = %event.account,
         event_id = event.event_id,
         kind = event.kind.name(),
-        "webhook: event dropped, the endpoint {last} ({} attempt(s))",
-        delivery.retries + 1
+        "webhook: event dropped, the endpoint {last} ({attempts} attempt(s))"
     );
     None
 }
