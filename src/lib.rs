@@ -14,10 +14,13 @@
 //!   connection, heartbeats, retries, outbox, tokens, and the rooms it supervises),
 //!   connection (awc upgrade, lean WebSocket transport), token renewal service, events,
 //!   metrics.
-//! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
+//! - `bot/`: the `Bot` trait, the registry of built-in behaviours, the helpers they share
+//!   (settings, pacer, ticker), the behaviours, and `webhook/` (bots in any language: events
+//!   posted as JSON, actions from the answer).
 //! - `server/`: the reference backend: settings, one task per WebSocket session on the
 //!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
-//! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
+//! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, shards, signals, hot reload
+//!   (the pure plan, the re-reading, applying it to the running set), shutdown.
 //! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
 //! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
 //!   progress, reports with exact merge, shards.

@@ -34,12 +34,20 @@ use crate::protocol::{is_valid_id, Secret};
 /// Why the bots could not be loaded. Each message names the file (and the key).
 #[derive(Debug, thiserror::Error)]
 pub enum BotsError {
+    /// The directory does not exist.
     #[error("bots directory {0} not found")]
     MissingDir(PathBuf),
+    /// The directory holds no `*.toml`.
     #[error("bots directory {0} holds no bot file (*.toml)")]
     Empty(PathBuf),
+    /// A file was refused; `detail` names the key.
     #[error("{file}: {detail}")]
-    Invalid { file: PathBuf, detail: String },
+    Invalid {
+        /// The bot file.
+        file: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// Where an account's token comes from, as written in a bot file.
@@ -51,14 +59,19 @@ pub enum TokenSource {
     /// A fixed token, written here (`token`) or read from an environment variable
     /// (`token_env`).
     Static {
+        /// The token itself.
         token: Option<Secret>,
+        /// An environment variable holding it.
         token_env: Option<String>,
     },
     /// Token04 generated from the app id and the server secret, read from an environment
     /// variable (`secret_env`) or a file (`secret_file`, relative to the bot file).
     Generated {
+        /// The backend's app id.
         app_id: u32,
+        /// An environment variable holding the 32-character server secret.
         secret_env: Option<String>,
+        /// A file holding it.
         secret_file: Option<PathBuf>,
         /// Lifetime of each token, e.g. "1h" (default 1h).
         lifetime: Option<String>,
@@ -66,7 +79,9 @@ pub enum TokenSource {
     /// An HTTP endpoint that answers a token for a user id, with an optional bearer token
     /// read from an environment variable.
     Http {
+        /// The endpoint: `POST {"user_id"}` -> `{"token","expire_at"}`.
         url: String,
+        /// An environment variable holding the bearer token.
         bearer_env: Option<String>,
     },
 }
@@ -74,15 +89,24 @@ pub enum TokenSource {
 /// A token source with its secrets read: what the runner builds a provider from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenPlan {
+    /// Minted with the embedded server's secret.
     Embedded,
+    /// This token.
     Static(Secret),
+    /// Token04 minted here.
     Generated {
+        /// The backend's app id.
         app_id: u32,
+        /// The server secret.
         secret: Secret,
+        /// Lifetime of each token.
         lifetime: Duration,
     },
+    /// Asked from an endpoint.
     Http {
+        /// The endpoint.
         url: String,
+        /// Its bearer token.
         bearer: Option<Secret>,
     },
 }
@@ -159,9 +183,13 @@ impl Default for RecoveryEntry {
 /// One account of a bot, ready to add to the fleet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountDef {
+    /// The user id.
     pub user_id: String,
+    /// The display name (default: the user id).
     pub user_name: String,
+    /// The device id (default: derived from the user id).
     pub device_id: Option<String>,
+    /// Where its tokens come from.
     pub token: TokenPlan,
 }
 
@@ -170,12 +198,17 @@ pub struct AccountDef {
 pub struct BotDef {
     /// The file stem: `bots/greeter.toml` -> `greeter`.
     pub name: String,
+    /// The file it was read from.
     pub file: PathBuf,
+    /// The behaviour's name.
     pub behaviour: String,
     /// The `[settings]` table as written (a reload compares it).
     pub settings: toml::Table,
+    /// The behaviour, built from the settings.
     pub bot: Arc<dyn Bot>,
+    /// Its accounts.
     pub accounts: Vec<AccountDef>,
+    /// The rooms every account of it keeps.
     pub rooms: Vec<RoomSpec>,
 }
 
@@ -307,35 +340,7 @@ pub fn parse_file(
             token,
         });
     }
-    let mut rooms: Vec<RoomSpec> = Vec::new();
-    for (i, r) in raw.rooms.into_iter().enumerate() {
-        let key = format!("rooms[{i}]");
-        if !is_valid_id(&r.room_id) {
-            return Err(format!("{key}.room_id: invalid room id {:?}", r.room_id));
-        }
-        if rooms.iter().any(|x| x.room_id == r.room_id) {
-            return Err(format!("{key}.room_id: {:?} is listed twice", r.room_id));
-        }
-        let restart_window =
-            humantime::parse_duration(r.recovery.restart_window.trim()).map_err(|e| {
-                format!(
-                    "{key}.recovery.restart_window: invalid duration {:?} ({e})",
-                    r.recovery.restart_window
-                )
-            })?;
-        rooms.push(RoomSpec {
-            room_id: r.room_id,
-            room_name: r.room_name,
-            attributes: r.attributes,
-            entry: r.entry,
-            recovery: RecoveryPolicy {
-                on_connect_timeout: r.recovery.on_connect_timeout,
-                on_room_not_exist: r.recovery.on_room_not_exist,
-                max_restarts: r.recovery.max_restarts,
-                restart_window,
-            },
-        });
-    }
+    let rooms = parse_rooms(raw.rooms)?;
     let name = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -364,6 +369,40 @@ pub fn select_shard(bots: Vec<BotDef>, shard: Shard) -> Vec<BotDef> {
         }
     }
     kept
+}
+
+/// The `[[rooms]]` of a bot file, checked; each refusal names its key.
+fn parse_rooms(entries: Vec<RoomFileEntry>) -> Result<Vec<RoomSpec>, String> {
+    let mut rooms: Vec<RoomSpec> = Vec::new();
+    for (i, r) in entries.into_iter().enumerate() {
+        let key = format!("rooms[{i}]");
+        if !is_valid_id(&r.room_id) {
+            return Err(format!("{key}.room_id: invalid room id {:?}", r.room_id));
+        }
+        if rooms.iter().any(|x| x.room_id == r.room_id) {
+            return Err(format!("{key}.room_id: {:?} is listed twice", r.room_id));
+        }
+        let restart_window =
+            humantime::parse_duration(r.recovery.restart_window.trim()).map_err(|e| {
+                format!(
+                    "{key}.recovery.restart_window: invalid duration {:?} ({e})",
+                    r.recovery.restart_window
+                )
+            })?;
+        rooms.push(RoomSpec {
+            room_id: r.room_id,
+            room_name: r.room_name,
+            attributes: r.attributes,
+            entry: r.entry,
+            recovery: RecoveryPolicy {
+                on_connect_timeout: r.recovery.on_connect_timeout,
+                on_room_not_exist: r.recovery.on_room_not_exist,
+                max_restarts: r.recovery.max_restarts,
+                restart_window,
+            },
+        });
+    }
+    Ok(rooms)
 }
 
 /// Reads the secrets a token source points at.
@@ -401,39 +440,14 @@ fn resolve_token(
         } => {
             let secret = match (secret_env, secret_file) {
                 (Some(var), None) => from_env("secret_env", &var)?,
-                (None, Some(path)) => {
-                    let path = base.join(path);
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        format!("{key}.secret_file: cannot read {}: {e}", path.display())
-                    })?;
-                    Secret::new(text.trim())
-                }
+                (None, Some(path)) => read_secret_file(&base.join(path), key)?,
                 _ => {
                     return Err(format!(
                         "{key}: a generated token needs exactly one of secret_env or secret_file"
                     ))
                 }
             };
-            if secret.expose().len() != 32 {
-                return Err(format!(
-                    "{key}: the server secret must be 32 characters, this one has {}",
-                    secret.expose().len()
-                ));
-            }
-            let lifetime = match lifetime {
-                None => Duration::from_secs(3600),
-                Some(text) => humantime::parse_duration(text.trim())
-                    .map_err(|e| format!("{key}.lifetime: invalid duration {text:?} ({e})"))?,
-            };
-            if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600)
-            {
-                return Err(format!("{key}.lifetime: must be between 1m and 24days"));
-            }
-            Ok(TokenPlan::Generated {
-                app_id,
-                secret,
-                lifetime,
-            })
+            generated(app_id, secret, lifetime, key)
         }
         TokenSource::Http { url, bearer_env } => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -447,6 +461,41 @@ fn resolve_token(
             Ok(TokenPlan::Http { url, bearer })
         }
     }
+}
+
+/// A secret file's contents, trimmed.
+fn read_secret_file(path: &Path, key: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{key}.secret_file: cannot read {}: {e}", path.display()))?;
+    Ok(Secret::new(text.trim()))
+}
+
+/// A generated token source with its secret read: the secret's length and the lifetime checked.
+fn generated(
+    app_id: u32,
+    secret: Secret,
+    lifetime: Option<String>,
+    key: &str,
+) -> Result<TokenPlan, String> {
+    if secret.expose().len() != 32 {
+        return Err(format!(
+            "{key}: the server secret must be 32 characters, this one has {}",
+            secret.expose().len()
+        ));
+    }
+    let lifetime = match lifetime {
+        None => Duration::from_secs(3600),
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|e| format!("{key}.lifetime: invalid duration {text:?} ({e})"))?,
+    };
+    if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600) {
+        return Err(format!("{key}.lifetime: must be between 1m and 24days"));
+    }
+    Ok(TokenPlan::Generated {
+        app_id,
+        secret,
+        lifetime,
+    })
 }
 
 /// One line for a TOML error: where it is, the line itself (which shows the key) and what

@@ -67,22 +67,32 @@ pub struct RunArgs {
 /// Why a run stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The settings were refused.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A bot file was refused.
     #[error(transparent)]
     Bots(#[from] BotsError),
+    /// The events file cannot be written.
     #[error(transparent)]
     EventsFile(#[from] EventsFileError),
+    /// The admin face cannot listen.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The embedded server cannot start.
     #[error("embedded server: {0}")]
     Embedded(String),
-    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    /// The signals cannot be caught.
+    #[error("cannot listen for SIGINT/SIGTERM/SIGHUP: {0}")]
     Signals(String),
+    /// The fleet refused an account.
     #[error("{file}: account {user_id}: {source}")]
     Account {
+        /// The bot file.
         file: PathBuf,
+        /// The account.
         user_id: String,
+        /// Why.
         #[source]
         source: ClientError,
     },
@@ -104,9 +114,13 @@ impl RunError {
 
 /// Everything checked and read before the actix system starts.
 pub struct Prepared {
+    /// The settings, checked.
     pub settings: RunSettings,
+    /// The bots of this shard.
     pub bots: Vec<BotDef>,
+    /// `--events FILE` or `run.events_file`.
     pub events_file: Option<PathBuf>,
+    /// How log lines look.
     pub log_format: LogFormat,
     /// Turned on when the shutdown starts: the bots stop posting.
     pub quiet: crate::bot::pacer::Quiet,
