@@ -51,7 +51,12 @@ pub enum AttemptError {
     /// No answer within the timeout.
     Timeout,
     /// The endpoint answered this status; `retry` when it may do better later (5xx, 429).
-    Status { status: u16, retry: bool },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Whether a retry may do better.
+        retry: bool,
+    },
     /// No connection, or the transfer broke.
     Transport(String),
 }
