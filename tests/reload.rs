@@ -451,3 +451,39 @@ fn a_config_error_or_a_missing_bots_directory_reloads_nothing() {
     assert!(body.contains("\"started\":[\"b4\"]"), "{body}");
     run.stop();
 }
+
+#[test]
+fn a_change_that_needs_a_new_login_is_refused_and_the_account_keeps_running() {
+    let mut run = Run::start(
+        "relogin",
+        &[("a.toml", &idle(&["a5"])), ("b.toml", &idle(&["b5"]))],
+    );
+    online(&mut run, &["a5", "b5"]);
+    run.wait("a5's room", |r| {
+        r.room("a5", "quiet-a5").contains(&CONNECTED)
+    });
+    // a5 gets a display name (a new login), b.toml goes away.
+    run.write(
+        "a.toml",
+        &idle(&["a5"]).replace("user_id = \"a5\"", "user_id = \"a5\"\nuser_name = \"Five\""),
+    );
+    run.remove("b.toml");
+    run.hup(1);
+    let a = run.bots.join("a.toml");
+    run.said(&format!(
+        "reload refused: {}: account a5: its entry changed (user_name, device_id or token), which needs a new login; restart zimfleet run to apply this file (it keeps running as it was)",
+        a.display()
+    ));
+    run.said("reload (SIGHUP): started [-], stopped [b5]");
+    // b.toml comes back: b5 already ran in this run, so it is refused too.
+    run.write("b.toml", &idle(&["b5"]));
+    run.hup(2);
+    let b = run.bots.join("b.toml");
+    run.said(&format!(
+        "reload refused: {}: account b5: this id already ran in this run (its file was removed, or it moved between files); restart zimfleet run to apply this file (it keeps running as it was)",
+        b.display()
+    ));
+    untouched(&run, "a5", "quiet-a5");
+    let log = run.stop();
+    assert!(log.contains("shutdown: 1 logged out, 0 timed out"), "{log}");
+}

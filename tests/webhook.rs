@@ -641,3 +641,27 @@ fn the_python_echo_bot_answers_in_the_room_through_the_webhook() {
         "the bearer token never reaches a log line"
     );
 }
+
+#[actix_rt::test]
+async fn token_warnings_are_posted_too() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let endpoint = Endpoint::start(ok_empty);
+    let bot = webhook(&endpoint.url, "events = [\"token_will_expire\"]\n");
+    // A 3 s token: the fleet warns 1 s ahead (renew_ahead) and renews it.
+    let mut spec = env.spec("expiring", &[]);
+    spec.token = env.tokens(3);
+    fleet.add_account(spec, bot).unwrap();
+    let posted = endpoint
+        .wait("a token warning", Duration::from_secs(10), |p| {
+            !p.is_empty()
+        })
+        .await;
+    let warning = &posted[0].body;
+    assert_eq!(warning["kind"], "token_will_expire");
+    assert_eq!(warning["account"], "expiring");
+    assert!(
+        warning["remaining_secs"].as_u64().unwrap() <= 3,
+        "{warning}"
+    );
+}
