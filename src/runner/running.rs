@@ -222,17 +222,16 @@ impl Running {
             );
             result.stopped.push(user);
         }
-        for (user, room) in &p.leave {
-            if let Some(h) = handle(user) {
-                match tokio::time::timeout(STEP_DEADLINE, h.leave_room(room)).await {
-                    Ok(Ok(())) => result.rooms_left.push(format!("{user}/{room}")),
-                    Ok(Err(e)) => result
-                        .errors
-                        .push(format!("account {user}: leaving room {room}: {}", e.code)),
-                    Err(_) => result.errors.push(format!(
-                        "account {user}: leaving room {room}: no answer in time"
-                    )),
-                }
+        let leaves = p
+            .leave
+            .iter()
+            .map(|(u, r)| (u.clone(), RoomCall::Leave(r.clone())));
+        for (user, room, outcome) in self.room_calls(leaves.collect()).await {
+            match outcome {
+                Ok(()) => result.rooms_left.push(format!("{user}/{room}")),
+                Err(e) => result
+                    .errors
+                    .push(format!("account {user}: leaving room {room}: {e}")),
             }
         }
         // Files gone, and definitions replaced; the swapped behaviours go on running accounts.
@@ -261,22 +260,16 @@ impl Running {
     }
 
     async fn enter_and_start(&self, p: &ReloadPlan, result: &mut ReloadResult) {
-        for (user, room) in &p.enter {
-            let Some(h) = self.fleet.account(user) else {
-                continue;
-            };
-            match tokio::time::timeout(STEP_DEADLINE, h.enter_room(room.clone())).await {
-                Ok(Ok(_)) => result
-                    .rooms_entered
-                    .push(format!("{user}/{}", room.room_id)),
-                Ok(Err(e)) => result.errors.push(format!(
-                    "account {user}: entering room {}: {}",
-                    room.room_id, e.code
-                )),
-                Err(_) => result.errors.push(format!(
-                    "account {user}: entering room {}: no answer in time",
-                    room.room_id
-                )),
+        let enters = p
+            .enter
+            .iter()
+            .map(|(u, r)| (u.clone(), RoomCall::Enter(r.clone())));
+        for (user, room, outcome) in self.room_calls(enters.collect()).await {
+            match outcome {
+                Ok(()) => result.rooms_entered.push(format!("{user}/{room}")),
+                Err(e) => result
+                    .errors
+                    .push(format!("account {user}: entering room {room}: {e}")),
             }
         }
         for (file, user) in &p.start {
@@ -285,6 +278,41 @@ impl Running {
                 Err(e) => result.errors.push(e.to_string()),
             }
         }
+    }
+
+    /// Runs room calls on running accounts all at once (each within [`STEP_DEADLINE`]);
+    /// (user, room, outcome) in the order given.
+    async fn room_calls(
+        &self,
+        calls: Vec<(String, RoomCall)>,
+    ) -> Vec<(String, String, Result<(), String>)> {
+        let runs = calls.into_iter().map(|(user, call)| {
+            let handle = self.fleet.account(&user);
+            async move {
+                let room = call.room_id().to_string();
+                let Some(h) = handle else {
+                    return (user, room, Err("the account is not running".to_string()));
+                };
+                let done = match call {
+                    RoomCall::Leave(room_id) => {
+                        tokio::time::timeout(STEP_DEADLINE, h.leave_room(&room_id)).await
+                    }
+                    RoomCall::Enter(spec) => {
+                        tokio::time::timeout(STEP_DEADLINE, async {
+                            h.enter_room(spec).await.map(|_| ())
+                        })
+                        .await
+                    }
+                };
+                let outcome = match done {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(e.code.to_string()),
+                    Err(_) => Err("no answer in time".to_string()),
+                };
+                (user, room, outcome)
+            }
+        });
+        futures_util::future::join_all(runs).await
     }
 
     /// Puts the new behaviour of `def` on its file's running accounts; they stay connected.
@@ -304,6 +332,21 @@ impl Running {
             if let Ok(status) = h.state().await {
                 new.on_attached(&h, &status);
             }
+        }
+    }
+}
+
+/// A room change on a running account.
+enum RoomCall {
+    Leave(String),
+    Enter(crate::client::RoomSpec),
+}
+
+impl RoomCall {
+    fn room_id(&self) -> &str {
+        match self {
+            RoomCall::Leave(room_id) => room_id,
+            RoomCall::Enter(spec) => &spec.room_id,
         }
     }
 }
