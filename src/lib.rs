@@ -42,3 +42,8 @@ pub mod session;
 pub mod telemetry;
 pub mod token;
 pub mod web;
+
+// The README's Rust example compiles as a doctest, so it cannot go stale (docs/testing.md).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -256,8 +256,22 @@ fn a_missing_bots_directory_is_refused() {
     assert_eq!(
         stderr,
         format!(
-            "zimfleet run: bots directory {} not found\n",
+            "zimfleet run: bots directory {0} not found (looked in {0}); point at another with --bots DIR or ZIMFLEET__RUN__BOTS_DIR\n",
             dir.join("nowhere").display()
+        )
+    );
+}
+
+#[test]
+fn run_outside_the_checkout_names_where_it_looked_for_bots() {
+    // The default `bots` is relative: the message gives the absolute path it tried.
+    let dir = temp_dir("outside");
+    let stderr = refused(&mut zimfleet(&dir));
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: bots directory bots not found (looked in {}); point at another with --bots DIR or ZIMFLEET__RUN__BOTS_DIR\n",
+            dir.join("bots").display()
         )
     );
 }

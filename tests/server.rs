@@ -2056,6 +2056,26 @@ async fn binary_prints_its_address_serves_and_stops_on_sigterm() {
 }
 
 #[test]
+fn binary_refuses_impossible_timings_naming_both_keys() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"))
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .env("ZIMFLEET__SERVER__TIMING__HEARTBEAT_INTERVAL_MS", "5000")
+        .env("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "5000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "server.timing.offline_timeout_ms (5000) must be greater than \
+             server.timing.heartbeat_interval_ms (5000)"
+        ),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "it never listened");
+}
+
+#[test]
 fn binary_refuses_bad_settings_naming_the_key() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_zimfleet"))
         .args(["server", "--listen", "127.0.0.1:0"])

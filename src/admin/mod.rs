@@ -1,49 +1,80 @@
 //! The runner's HTTP face (actix-web; off unless `admin.listen` is set; loopback only unless
-//! allowed). No authentication: keep it on loopback or behind your own proxy.
+//! allowed): the web console, a JSON API to act as the fleet's accounts, health, Prometheus
+//! metrics and the event stream. docs/admin-api.md lists every route; docs/console.md shows
+//! the console.
 //!
+//! - `GET /`: the console (one page, every asset embedded; see [`console`]).
 //! - `GET /health`: `{"status":"ok","accounts":N,"connected":N,"uptime_secs":S}`.
 //! - `GET /accounts`: every account's state, its rooms with their states, since when, and
 //!   why it ended; ZIM integers with their names beside them.
 //! - `GET /metrics`: Prometheus text (see [`prometheus`]).
 //! - `GET /events`: a WebSocket streaming every event as one JSON text frame (the lines of
 //!   `--events FILE`); see [`stream`].
+//! - `/api/...`: the console's reads and the actions (see [`api`] and [`console`]).
+//!
+//! With `admin.token` set every path but the page shell asks for a bearer token ([`auth`]).
 
+pub mod api;
+pub mod auth;
+pub mod board;
+pub mod console;
+pub mod feed;
 pub mod prometheus;
 pub mod reload;
+pub mod series;
 pub mod stream;
+mod tracker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use serde::Serialize;
+use futures_util::future::{ready, Either, FutureExt};
 use tokio::sync::watch;
 
 use crate::client::{AccountStatus, Fleet};
-use crate::runner::events::EventsCounters;
+use crate::protocol::Secret;
+
+pub use board::{AccountView, RoomView};
+pub use feed::Feed;
 
 /// How long a status query of the fleet may take before the admin call answers 503.
 const STATUS_DEADLINE: Duration = Duration::from_secs(5);
+/// Largest JSON body an action takes.
+const BODY_LIMIT: usize = 64 * 1024;
 
 /// Why the admin face could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("admin.listen {addr}: {source}")]
 pub struct AdminError {
+    /// The address it could not listen on.
     pub addr: SocketAddr,
+    /// Why.
     #[source]
     pub source: std::io::Error,
 }
 
+/// Reads a counter kept elsewhere (the events file's losses).
+pub type CounterFn = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// What the handlers read.
 pub struct AdminState {
+    /// The fleet the face shows and acts on.
     pub fleet: Fleet,
+    /// When the run started.
     pub started: Instant,
-    /// The events-file writer's counters, when `--events` is on.
-    pub events_file: Option<Arc<EventsCounters>>,
+    /// Events the events file lost, when `--events` is on.
+    pub events_file_lost: Option<CounterFn>,
     /// Events the /events subscribers lost (all of them together).
     pub stream_lost: Arc<AtomicU64>,
+    /// The messages the fleet's accounts receive (wrap each bot with [`Feed::tap`]).
+    pub feed: Arc<Feed>,
+    /// `admin.token`: empty = none.
+    pub token: Secret,
     /// Hot reloads (`/reload`), when the runner offers them.
     pub reload: Option<reload::ReloadDesk>,
 }
@@ -53,33 +84,46 @@ pub struct AdminServer {
     /// Where it listens (the real port when the setting said 0).
     pub addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
-    /// Tells open /events streams to send what is queued and close.
+    /// Tells open /events streams and the face's own tasks to finish.
     stopping: watch::Sender<bool>,
 }
 
 /// Shared by the handlers.
-struct Shared {
+pub(crate) struct Shared {
     state: AdminState,
     stopping: watch::Receiver<bool>,
+    guard: auth::Guard,
+    board: Mutex<board::Board>,
+    series: Mutex<series::Series>,
 }
 
 impl AdminServer {
     /// Starts listening on `addr`. Call inside the actix system.
     pub fn start(addr: SocketAddr, state: AdminState) -> Result<AdminServer, AdminError> {
         let (stopping, stopping_rx) = watch::channel(false);
-        let state = web::Data::new(Shared {
+        let guard = auth::Guard::new(&state.token, addr.ip().is_loopback());
+        let shared = web::Data::new(Shared {
             state,
             stopping: stopping_rx,
+            guard,
+            board: Mutex::new(board::Board::default()),
+            series: Mutex::new(series::Series::default()),
         });
+        tracker::spawn(shared.clone().into_inner());
         let err = |source| AdminError { addr, source };
         let server = HttpServer::new(move || {
             // A resource answers 405 to a method it does not have; anything else is 404.
             App::new()
-                .app_data(state.clone())
+                .app_data(shared.clone())
+                .app_data(api::json_config(BODY_LIMIT))
+                .wrap_fn(guarded)
+                .service(web::resource("/").route(web::get().to(console::page)))
                 .service(web::resource("/health").route(web::get().to(health)))
                 .service(web::resource("/accounts").route(web::get().to(accounts)))
                 .service(web::resource("/metrics").route(web::get().to(metrics)))
                 .service(web::resource("/events").route(web::get().to(events)))
+                .configure(console::routes)
+                .configure(api::routes)
                 .configure(reload::routes)
                 .default_service(web::to(not_found))
         })
@@ -107,6 +151,61 @@ impl AdminServer {
     }
 }
 
+/// Runs the guard before every handler; a refusal answers its status and message.
+fn guarded<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let verdict = match req.app_data::<web::Data<Shared>>() {
+        Some(shared) => {
+            let ticket = (req.path() == "/events")
+                .then(|| query_value(req.query_string(), "ticket"))
+                .flatten();
+            shared.guard.check(auth::Ask {
+                action: req.method() == actix_web::http::Method::POST,
+                path: req.path(),
+                authorization: req
+                    .headers()
+                    .get(actix_web::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+                ticket: ticket.as_deref(),
+            })
+        }
+        None => Ok(()),
+    };
+    match verdict {
+        Ok(()) => Either::Left(srv.call(req).map(|r| r.map(|r| r.map_into_left_body()))),
+        Err(refusal) => {
+            let mut response = error(refusal.status(), &refusal.to_string());
+            if refusal.status() == 401 {
+                response.headers_mut().insert(
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    actix_web::http::header::HeaderValue::from_static("Bearer realm=\"zimfleet\""),
+                );
+            }
+            Either::Right(ready(Ok(req.into_response(response).map_into_right_body())))
+        }
+    }
+}
+
+/// The value of `key` in a query string (no percent-decoding: tickets are plain letters).
+fn query_value(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+/// A JSON error answer: `{"error": message}` with `status`.
+pub(crate) fn error(status: u16, message: &str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(serde_json::json!({ "error": message }))
+}
+
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({
         "error": "no such endpoint; the admin face has GET /health, /accounts, /metrics and /events"
@@ -120,9 +219,7 @@ async fn status(state: &AdminState) -> Option<Vec<AccountStatus>> {
 }
 
 fn unavailable() -> HttpResponse {
-    HttpResponse::ServiceUnavailable().json(serde_json::json!({
-        "error": "the fleet did not answer in time"
-    }))
+    error(503, "the fleet did not answer in time")
 }
 
 async fn health(shared: web::Data<Shared>) -> HttpResponse {
@@ -142,56 +239,6 @@ async fn health(shared: web::Data<Shared>) -> HttpResponse {
     }))
 }
 
-/// One account in GET /accounts.
-#[derive(Debug, Serialize)]
-pub struct AccountView {
-    pub user_id: String,
-    pub state: i32,
-    pub state_name: &'static str,
-    pub last_event: i32,
-    pub last_event_name: &'static str,
-    pub since_ms: u64,
-    pub ended: Option<String>,
-    pub rooms: Vec<RoomView>,
-}
-
-/// One room of an account in GET /accounts.
-#[derive(Debug, Serialize)]
-pub struct RoomView {
-    pub room_id: String,
-    pub state: i32,
-    pub state_name: &'static str,
-    pub last_event: i32,
-    pub last_event_name: &'static str,
-    pub since_ms: u64,
-}
-
-impl From<&AccountStatus> for AccountView {
-    fn from(a: &AccountStatus) -> Self {
-        AccountView {
-            user_id: a.user_id.clone(),
-            state: a.state.as_i32(),
-            state_name: a.state.name(),
-            last_event: a.last_event.as_i32(),
-            last_event_name: a.last_event.name(),
-            since_ms: a.since_ms,
-            ended: a.ended.clone(),
-            rooms: a
-                .rooms
-                .iter()
-                .map(|r| RoomView {
-                    room_id: r.room_id.clone(),
-                    state: r.state.as_i32(),
-                    state_name: r.state.name(),
-                    last_event: r.last_event.as_i32(),
-                    last_event_name: r.last_event.name(),
-                    since_ms: r.since_ms,
-                })
-                .collect(),
-        }
-    }
-}
-
 async fn accounts(shared: web::Data<Shared>) -> HttpResponse {
     let state = &shared.state;
     let Some(accounts) = status(state).await else {
@@ -207,10 +254,7 @@ async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
         return unavailable();
     };
     let runner = prometheus::RunnerCounts {
-        events_file_lost: state
-            .events_file
-            .as_ref()
-            .map_or(0, |c| c.lost.load(Ordering::Relaxed)),
+        events_file_lost: state.events_file_lost.as_ref().map_or(0, |lost| lost()),
         events_stream_lost: state.stream_lost.load(Ordering::Relaxed),
         uptime_secs: state.started.elapsed().as_secs_f64(),
     };
@@ -226,8 +270,12 @@ async fn events(
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let mut response = actix_web_actors::ws::handshake(&req)?;
+    let messages = query_value(req.query_string(), "messages")
+        .is_some_and(|v| v == "true")
+        .then(|| shared.state.feed.subscribe());
     let frames = stream::event_frames(
         shared.state.fleet.subscribe(),
+        messages,
         payload,
         Arc::clone(&shared.state.stream_lost),
         shared.stopping.clone(),

@@ -5,6 +5,9 @@
 //! fleet's bounded broadcast instead, loses the oldest events and is told so with
 //! `{"kind":"events_lost","lost":N}`. A ping every 15 s finds dead clients; a Close from
 //! the client is answered and ends the stream.
+//!
+//! With `?messages=true` the stream also carries the messages the fleet's accounts receive
+//! (`{"kind":"message",...}` lines from the admin face's own feed, see [`super::feed`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +27,8 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 
 struct State<P> {
     events: broadcast::Receiver<Arc<Event>>,
+    /// Message lines, when the client asked for them.
+    messages: Option<broadcast::Receiver<Arc<str>>>,
     payload: P,
     codec: Codec,
     incoming: BytesMut,
@@ -43,9 +48,10 @@ enum Step {
     End,
 }
 
-/// The frames of one /events client.
+/// The frames of one /events client: the fleet's `events`, and `messages` lines if given.
 pub fn event_frames<P>(
     events: broadcast::Receiver<Arc<Event>>,
+    messages: Option<broadcast::Receiver<Arc<str>>>,
     payload: P,
     lost: Arc<AtomicU64>,
     stopping: watch::Receiver<bool>,
@@ -58,6 +64,7 @@ where
     let draining = *stopping.borrow();
     let state = State {
         events,
+        messages,
         payload,
         codec: Codec::new(),
         incoming: BytesMut::new(),
@@ -102,6 +109,14 @@ where
                         Step::Send(going_away())
                     }
                 },
+                line = next_line(&mut s.messages) => match line {
+                    Ok(line) => Step::Send(Message::Text(line.as_ref().into())),
+                    Err(RecvError::Lagged(n)) => s.lagged(n),
+                    Err(RecvError::Closed) => {
+                        s.messages = None;
+                        Step::Nothing
+                    }
+                },
                 changed = s.stopping.changed() => {
                     s.draining = changed.is_err() || *s.stopping.borrow();
                     Step::Nothing
@@ -124,6 +139,16 @@ where
             }
         }
     })
+}
+
+/// The next message line; never, when the client did not ask for them.
+async fn next_line(
+    messages: &mut Option<broadcast::Receiver<Arc<str>>>,
+) -> Result<Arc<str>, RecvError> {
+    match messages {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn event_message(event: &Event) -> Step {
@@ -231,7 +256,7 @@ mod tests {
             let lost = Arc::new(AtomicU64::new(0));
             let payload =
                 futures_util::stream::pending::<Result<Bytes, actix_web::error::PayloadError>>();
-            let frames = event_frames(rx, payload, Arc::clone(&lost), stop_rx);
+            let frames = event_frames(rx, None, payload, Arc::clone(&lost), stop_rx);
             futures_util::pin_mut!(frames);
             // The first ping comes at once (interval's first tick).
             assert!(matches!(
@@ -295,7 +320,13 @@ mod tests {
             both.extend_from_slice(&close);
             let payload = futures_util::stream::iter(vec![Ok(both.freeze())])
                 .chain(futures_util::stream::pending());
-            let frames = event_frames(rx, Box::pin(payload), Arc::new(AtomicU64::new(0)), stop_rx);
+            let frames = event_frames(
+                rx,
+                None,
+                Box::pin(payload),
+                Arc::new(AtomicU64::new(0)),
+                stop_rx,
+            );
             futures_util::pin_mut!(frames);
             let mut got = Vec::new();
             while let Some(frame) = frames.next().await {

@@ -138,6 +138,8 @@ pub struct RunFlags {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum SpreadFlag {
     Fill,
+    // The plan key's spelling works too (rooms.spread = "round_robin").
+    #[value(alias = "round_robin")]
     RoundRobin,
 }
 
@@ -339,6 +341,21 @@ mod tests {
         assert_eq!(plan.shard, Shard { index: 1, count: 3 });
         assert_eq!(plan.messages.per_account_per_sec, 0.5);
         assert_eq!(plan.rooms.spread, Spread::RoundRobin);
+    }
+
+    #[test]
+    fn spread_takes_the_plan_key_spelling_too() {
+        for spelling in ["round-robin", "round_robin"] {
+            let a = parse(&["--spread", spelling]).unwrap();
+            assert_eq!(a.run.plan().unwrap().rooms.spread, Spread::RoundRobin);
+        }
+        let err = parse(&["--spread", "diagonal"]).err().unwrap().to_string();
+        assert!(
+            err.starts_with(
+                "error: invalid value 'diagonal' for '--spread <SPREAD>'\n  [possible values: fill, round-robin]"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,11 +16,15 @@
 pub mod backend;
 pub mod cli;
 pub mod driver;
+pub mod hist;
 pub mod plan;
 pub mod preflight;
 pub mod receiver;
 pub mod report;
 pub mod shard;
+pub mod stage_report;
+pub mod stages;
+pub mod table;
 pub mod track;
 
 pub use plan::Plan;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::shard::Shard;
+use super::stages::{Schedule, StageChaos, StagePlan};
 use super::LoadtestError;
 use crate::client::RoomEntry;
 use crate::protocol::{is_valid_id, MAX_BODY_BYTES};
@@ -43,6 +44,9 @@ pub struct Plan {
     pub ramp_timeout: Duration,
     #[serde(with = "human_duration")]
     pub drain: Duration,
+    /// The drain waits at most this long for every account to be back online.
+    #[serde(with = "human_duration")]
+    pub recovery_timeout: Duration,
     #[serde(with = "human_duration")]
     pub shutdown_timeout: Duration,
     pub event_capacity: usize,
@@ -56,6 +60,9 @@ pub struct Plan {
     pub heartbeat: HeartbeatPlan,
     pub chaos: ChaosPlan,
     pub thresholds: Thresholds,
+    /// `[[loadtest.stages]]`: the shape of the load; empty = the ramp + hold shorthand.
+    #[serde(default)]
+    pub stages: Vec<StagePlan>,
     /// The slice of the accounts this process runs (flag `--shard i/n`; not in the file).
     #[serde(default)]
     pub shard: Shard,
@@ -84,6 +91,8 @@ pub struct TokenPlan {
 #[serde(rename_all = "snake_case")]
 pub enum Spread {
     Fill,
+    // `--spread` takes the same spellings (src/loadtest/cli.rs).
+    #[serde(alias = "round-robin")]
     RoundRobin,
 }
 
@@ -202,6 +211,11 @@ impl Plan {
         if self.event_capacity == 0 || self.outbox_capacity == 0 {
             return bad("event_capacity and outbox_capacity must be at least 1".into());
         }
+        self.validate_rooms()
+    }
+
+    fn validate_rooms(&self) -> Result<(), LoadtestError> {
+        let bad = |m: String| Err(LoadtestError::InvalidPlan(m));
         if self.rooms.per_account > 5 {
             return bad(format!(
                 "rooms.per_account is {}; the backend allows 5 rooms per user",
@@ -226,6 +240,11 @@ impl Plan {
                 ));
             }
         }
+        self.validate_messages()
+    }
+
+    fn validate_messages(&self) -> Result<(), LoadtestError> {
+        let bad = |m: String| Err(LoadtestError::InvalidPlan(m));
         let m = &self.messages;
         if !(m.per_account_per_sec.is_finite() && m.per_account_per_sec >= 0.0) {
             return bad("messages.per_account_per_sec must be 0 or more".into());
@@ -245,18 +264,12 @@ impl Plan {
                 m.body_bytes
             ));
         }
-        let c = &self.chaos;
-        for (name, share) in [
-            ("drop_share", c.drop_share),
-            ("offline_share", c.offline_share),
-        ] {
-            if !(0.0..=1.0).contains(&share) {
-                return bad(format!("chaos.{name} is {share}; it must be 0.0 to 1.0"));
-            }
-        }
-        if c.offline_share > 0.0 && !c.offline_every.is_zero() && c.offline_for.is_zero() {
-            return bad("chaos.offline_for must be more than 0s".into());
-        }
+        self.validate_timeline().map_err(LoadtestError::InvalidPlan)?;
+        self.validate_backend()
+    }
+
+    fn validate_backend(&self) -> Result<(), LoadtestError> {
+        let bad = |m: String| Err(LoadtestError::InvalidPlan(m));
         if self.heartbeat.interval.is_zero() || self.heartbeat.room_interval.is_zero() {
             return bad("heartbeat intervals must be more than 0s".into());
         }
@@ -283,6 +296,82 @@ impl Plan {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Timings and stages that cannot work, refused naming the keys.
+    fn validate_timeline(&self) -> Result<(), String> {
+        let h = |d: Duration| humantime::format_duration(d).to_string();
+        let chaos = StageChaos::from(&self.chaos);
+        if self.stages.is_empty() {
+            chaos.check("chaos", self.duration, "duration")?;
+            let ramp = self.schedule().stages[0].duration;
+            if self.ramp_timeout < ramp {
+                return Err(format!(
+                    "ramp_timeout ({}) is shorter than the ramp itself (accounts {} / arrival_rate {}{} = {}): it could never finish",
+                    h(self.ramp_timeout),
+                    self.accounts,
+                    self.arrival_rate,
+                    match self.shard.count { 0 | 1 => String::new(), n => format!(" x {n} shards") },
+                    h(Duration::from_millis(ramp.as_millis() as u64)),
+                ));
+            }
+            let m = &self.messages;
+            if m.per_account_per_sec > 0.0 && m.start_after >= self.duration {
+                return Err(format!(
+                    "messages.start_after ({}) is not shorter than duration ({}): no message would be sent",
+                    h(m.start_after),
+                    h(self.duration)
+                ));
+            }
+            return Ok(());
+        }
+        self.validate_stages()
+    }
+
+    fn validate_stages(&self) -> Result<(), String> {
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.duration.is_zero() {
+                return Err(format!("stages[{i}].duration must be more than 0s"));
+            }
+            if let Some(r) = s.msg_rate {
+                if !(r.is_finite() && (0.0..=10.0).contains(&r)) {
+                    return Err(format!(
+                        "stages[{i}].msg_rate is {r}; it must be 0 to 10 (the backend allows one message per 100 ms per conversation)"
+                    ));
+                }
+                if r > 0.0 && self.rooms.per_account == 0 {
+                    return Err(format!("stages[{i}].msg_rate needs rooms: rooms.per_account is 0"));
+                }
+            }
+            if let Some(c) = &s.chaos {
+                c.check(&format!("stages[{i}].chaos"), s.duration, &format!("stages[{i}].duration"))?;
+            }
+        }
+        let schedule = self.schedule();
+        let (peak, arrivals) = schedule.peak_and_arrivals();
+        if peak == 0 {
+            return Err("stages: no stage has accounts online (give the first stage accounts = N)".into());
+        }
+        if arrivals > self.accounts {
+            return Err(format!(
+                "the stages need {arrivals} accounts (every arrival is a new account: accounts that left are not used again), but accounts is {}",
+                self.accounts
+            ));
+        }
+        let longest = self.stages.iter().map(|s| s.duration).max().unwrap_or_default();
+        StageChaos::from(&self.chaos).check("chaos", longest, "the longest stage's duration")
+    }
+
+    /// The stages this plan runs (the shorthand when it has none). With shards, the
+    /// shorthand's `arrival_rate` is each shard's, as it always was.
+    pub fn schedule(&self) -> Schedule {
+        let chaos = StageChaos::from(&self.chaos);
+        if self.stages.is_empty() {
+            let rate = self.arrival_rate.saturating_mul(self.shard.count.max(1));
+            Schedule::shorthand(self.accounts, rate, self.duration, self.messages.per_account_per_sec, &chaos)
+        } else {
+            Schedule::from_stages(&self.stages, self.messages.per_account_per_sec, &chaos)
+        }
     }
 
     /// Whether the plan runs the reference server in this process.
@@ -403,6 +492,29 @@ mod tests {
         assert_eq!(plan.accounts, 7);
         assert_eq!(plan.rooms.members, 3);
         assert_eq!(plan.chaos.offline_for, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn spread_key_takes_the_flag_spelling_too() {
+        for spelling in ["round_robin", "round-robin"] {
+            let plan = Plan::load_with(
+                None,
+                env(&[("ZIMFLEET__LOADTEST__ROOMS__SPREAD", spelling)]),
+            )
+            .unwrap();
+            assert_eq!(plan.rooms.spread, Spread::RoundRobin);
+        }
+        let err = Plan::load_with(
+            None,
+            env(&[("ZIMFLEET__LOADTEST__ROOMS__SPREAD", "diagonal")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "config/loadtest.toml < environment (ZIMFLEET__LOADTEST__ROOMS__SPREAD): enum Spread \
+             does not have variant constructor diagonal for key `loadtest.rooms.spread`"
+        );
     }
 
     #[test]

@@ -6,164 +6,19 @@
 //! the report one big run would have written.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
-use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::plan::Plan;
 use super::shard::Shard;
+pub use super::hist::{Hist, Histograms, LatencySeries};
+use super::stage_report::{merge_chaos, merge_stages, ChaosEvent, StageReport};
+pub use super::table::ms;
 use super::LoadtestError;
-use crate::protocol::ErrorCode;
 
 /// Report file format version.
 pub const FORMAT: u32 = 1;
-
-/// Largest value a histogram holds: one hour in microseconds.
-const MAX_US: u64 = 3_600_000_000;
-
-/// A latency histogram in microseconds. In JSON: summary figures for people and the full
-/// histogram (V2 + DEFLATE, base64) for merging.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hist(pub Histogram<u64>);
-
-impl Default for Hist {
-    fn default() -> Self {
-        Hist(Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid"))
-    }
-}
-
-impl Hist {
-    pub fn record(&mut self, d: Duration) {
-        self.record_us(d.as_micros() as u64);
-    }
-
-    pub fn record_us(&mut self, us: u64) {
-        let _ = self.0.record(us.clamp(1, MAX_US));
-    }
-
-    /// Adds every value of `other` (exact).
-    pub fn merge(&mut self, other: &Histogram<u64>) {
-        // Same bounds on both sides (or auto-resize), so this cannot fail; a histogram
-        // decoded from a foreign file with a larger range is re-recorded value by value.
-        if self.0.add(other).is_err() {
-            for v in other.iter_recorded() {
-                let _ = self
-                    .0
-                    .record_n(v.value_iterated_to().clamp(1, MAX_US), v.count_at_value());
-            }
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.len()
-    }
-
-    /// The quantile in microseconds (0 when empty).
-    pub fn quantile_us(&self, q: f64) -> u64 {
-        if self.0.is_empty() {
-            0
-        } else {
-            self.0.value_at_quantile(q)
-        }
-    }
-
-    fn summary(&self) -> HistSummary {
-        let empty = self.0.is_empty();
-        HistSummary {
-            count: self.0.len(),
-            min_us: if empty { 0 } else { self.0.min() },
-            mean_us: if empty {
-                0.0
-            } else {
-                (self.0.mean() * 10.0).round() / 10.0
-            },
-            p50_us: self.quantile_us(0.50),
-            p90_us: self.quantile_us(0.90),
-            p99_us: self.quantile_us(0.99),
-            p999_us: self.quantile_us(0.999),
-            max_us: if empty { 0 } else { self.0.max() },
-            encoded: String::new(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct HistSummary {
-    count: u64,
-    min_us: u64,
-    mean_us: f64,
-    p50_us: u64,
-    p90_us: u64,
-    p99_us: u64,
-    p999_us: u64,
-    max_us: u64,
-    /// HdrHistogram V2 + DEFLATE, base64: the exact histogram.
-    encoded: String,
-}
-
-impl Serialize for Hist {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut bytes = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(&self.0, &mut bytes)
-            .map_err(|e| serde::ser::Error::custom(format!("histogram: {e:?}")))?;
-        let mut summary = self.summary();
-        summary.encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-        summary.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Hist {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let summary = HistSummary::deserialize(d)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(summary.encoded.as_bytes())
-            .map_err(|e| serde::de::Error::custom(format!("histogram encoding: {e}")))?;
-        let decoded: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| serde::de::Error::custom(format!("histogram encoding: {e:?}")))?;
-        let mut h = Hist::default();
-        h.merge(&decoded);
-        Ok(h)
-    }
-}
-
-/// Latency histograms of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Histograms {
-    /// First login: login sent to reply (the fleet's own measure).
-    pub login: Hist,
-    /// First room entry: create/join/enter sent to Connected.
-    pub room_enter: Hist,
-    /// Message end to end: send time (in the body) to receive time, once per receiver.
-    pub message: Hist,
-    /// Account (Reconnecting, LoginInterrupted) to (Connected, Success).
-    pub reconnect: Hist,
-    /// Room (Connecting, NetworkInterrupted) to (Connected, Success), by T2 outcome: still a
-    /// member; re-entered after ConnectTimeout; re-entered after RoomNotExist.
-    pub room_recovery_member: Hist,
-    pub room_recovery_after_connect_timeout: Hist,
-    pub room_recovery_after_room_not_exist: Hist,
-}
-
-impl Histograms {
-    fn merge(&mut self, o: &Histograms) {
-        self.login.merge(&o.login.0);
-        self.room_enter.merge(&o.room_enter.0);
-        self.message.merge(&o.message.0);
-        self.reconnect.merge(&o.reconnect.0);
-        self.room_recovery_member.merge(&o.room_recovery_member.0);
-        self.room_recovery_after_connect_timeout
-            .merge(&o.room_recovery_after_connect_timeout.0);
-        self.room_recovery_after_room_not_exist
-            .merge(&o.room_recovery_after_room_not_exist.0);
-    }
-}
 
 /// Counts of a run (all sums).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,9 +62,26 @@ pub struct Counts {
     pub events_lost: u64,
     /// Bot handler panics.
     pub handler_panics: u64,
+    /// Accounts logged out by a ramp down (stages).
+    #[serde(default)]
+    pub logouts: u64,
+    /// Accounts the plan wants online at the end (the last stage's target, this shard's
+    /// share): what `accounts_fully_connected` is measured against.
+    #[serde(default)]
+    pub accounts_expected_online: u64,
 }
 
 impl Counts {
+    /// Accounts that should be online at the end: the last stage's target when stages ran
+    /// (a ramp down logs accounts out), else every account planned.
+    pub fn expected_online(&self) -> u64 {
+        if self.accounts_expected_online == 0 && self.logouts == 0 {
+            self.accounts_planned
+        } else {
+            self.accounts_expected_online
+        }
+    }
+
     fn merge(&mut self, o: &Counts) {
         let Counts {
             accounts_planned,
@@ -237,6 +109,8 @@ impl Counts {
             renewals_failed,
             events_lost,
             handler_panics,
+            logouts,
+            accounts_expected_online,
         } = o;
         self.accounts_planned += accounts_planned;
         self.accounts_added += accounts_added;
@@ -263,11 +137,14 @@ impl Counts {
         self.renewals_failed += renewals_failed;
         self.events_lost += events_lost;
         self.handler_panics += handler_panics;
+        self.logouts += logouts;
+        self.accounts_expected_online += accounts_expected_online;
     }
 }
 
 /// What happened in one unix second (sums; merged second by second).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tick {
     pub logins: u64,
     pub room_entries: u64,
@@ -275,6 +152,13 @@ pub struct Tick {
     pub disconnects: u64,
     pub sent: u64,
     pub delivered: u64,
+    /// Accounts logged out by a ramp down.
+    pub logouts: u64,
+    /// Accounts by state, sampled once in the second: Connected, Reconnecting, and the
+    /// rest (logging in, or ended) besides those that left.
+    pub connected: u64,
+    pub reconnecting: u64,
+    pub other: u64,
 }
 
 impl Tick {
@@ -285,6 +169,10 @@ impl Tick {
         self.disconnects += o.disconnects;
         self.sent += o.sent;
         self.delivered += o.delivered;
+        self.logouts += o.logouts;
+        self.connected += o.connected;
+        self.reconnecting += o.reconnecting;
+        self.other += o.other;
     }
 }
 
@@ -366,6 +254,18 @@ pub struct Report {
     pub timeline: BTreeMap<u64, Tick>,
     pub figures: Figures,
     pub verdict: Verdict,
+    /// The stages as run, with their figures.
+    #[serde(default)]
+    pub stages: Vec<StageReport>,
+    /// Chaos as it happened, in time order (bounded).
+    #[serde(default)]
+    pub chaos_events: Vec<ChaosEvent>,
+    /// Message end-to-end latency per second (bounded: buckets widen on long runs).
+    #[serde(default)]
+    pub latency: LatencySeries,
+    /// unix second -> ZIM error code -> occurrences.
+    #[serde(default)]
+    pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
 }
 
 fn add_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
@@ -390,6 +290,10 @@ impl Report {
             timeline: BTreeMap::new(),
             figures: Figures::default(),
             verdict: Verdict::default(),
+            stages: Vec::new(),
+            chaos_events: Vec::new(),
+            latency: LatencySeries::default(),
+            errors_by_sec: BTreeMap::new(),
         }
     }
 
@@ -445,12 +349,16 @@ impl Report {
                 .unwrap_or_else(|| per_sec(c.messages_delivered, hold_secs)),
             sent_per_sec: steady_rate(|t| t.sent)
                 .unwrap_or_else(|| per_sec(c.messages_sent, hold_secs)),
-            connected_share: if c.accounts_planned == 0 {
-                0.0
-            } else {
-                c.accounts_fully_connected as f64 / c.accounts_planned as f64
+            connected_share: match c.expected_online() {
+                0 if c.accounts_planned == 0 => 0.0,
+                0 => 1.0,
+                n => c.accounts_fully_connected as f64 / n as f64,
             },
         };
+        let (timeline, latency) = (&self.timeline, &self.latency);
+        for stage in &mut self.stages {
+            stage.compute(timeline, latency);
+        }
         self.verdict = self.judge();
     }
 
@@ -464,7 +372,7 @@ impl Report {
                 self.figures.connected_share,
                 t.min_connected_share,
                 c.accounts_fully_connected,
-                c.accounts_planned
+                c.expected_online()
             ));
         }
         if c.messages_missing > t.max_missing {
@@ -548,6 +456,12 @@ impl Report {
         for (sec, tick) in &other.timeline {
             self.timeline.entry(*sec).or_default().merge(tick);
         }
+        merge_stages(&mut self.stages, &other.stages)?;
+        merge_chaos(&mut self.chaos_events, &other.chaos_events);
+        self.latency.merge(&other.latency);
+        for (sec, errors) in &other.errors_by_sec {
+            add_map(self.errors_by_sec.entry(*sec).or_default(), errors);
+        }
         self.finish();
         Ok(())
     }
@@ -595,193 +509,6 @@ impl Report {
         serde_json::from_str(&text).map_err(|e| err(format!("not a zimfleet loadtest report: {e}")))
     }
 
-    /// The final human table.
-    pub fn table(&self) -> String {
-        let c = &self.counts;
-        let f = &self.figures;
-        let mut out = String::new();
-        let shards: Vec<String> = self.shards.iter().map(|s| s.shard.to_string()).collect();
-        let _ = writeln!(
-            out,
-            "zimfleet loadtest: {} accounts planned, shards [{}]{}",
-            c.accounts_planned,
-            shards.join(", "),
-            match self.missing_shards() {
-                m if m.is_empty() => String::new(),
-                m => format!(" (missing shards {m:?})"),
-            }
-        );
-        let _ = writeln!(out, "\naccounts");
-        row(&mut out, "added", c.accounts_added.to_string());
-        row(
-            &mut out,
-            "fully connected at end",
-            format!(
-                "{} ({:.2}%)",
-                c.accounts_fully_connected,
-                f.connected_share * 100.0
-            ),
-        );
-        row(&mut out, "by state", fmt_map(&self.accounts_by_state));
-        row(&mut out, "rooms by state", fmt_map(&self.rooms_by_state));
-        row(
-            &mut out,
-            "logins ok / failed",
-            format!("{} / {}", c.logins_ok, c.logins_failed),
-        );
-        row(
-            &mut out,
-            "room entries ok / failed",
-            format!("{} / {}", c.room_entries_ok, c.room_entries_failed),
-        );
-        row(
-            &mut out,
-            "logins + room entries/s",
-            format!("{:.1}", f.logins_plus_room_entries_per_sec),
-        );
-        let _ = writeln!(out, "\nrecovery");
-        row(
-            &mut out,
-            "disconnects / reconnects",
-            format!("{} / {}", c.disconnects, c.reconnects),
-        );
-        row(
-            &mut out,
-            "peak reconnects/s",
-            format!(
-                "{} (admission limit {})",
-                f.peak_reconnects_per_sec, f.admission_limit_per_sec
-            ),
-        );
-        row(
-            &mut out,
-            "rooms back: member / rejoined / re-entered / gave up",
-            format!(
-                "{} / {} / {} / {}",
-                c.room_recovered_member,
-                c.room_recovered_after_connect_timeout,
-                c.room_recovered_after_room_not_exist,
-                c.room_gave_up
-            ),
-        );
-        row(
-            &mut out,
-            "chaos drops / offline / server drops",
-            format!(
-                "{} / {} / {}",
-                c.chaos_drops, c.chaos_offline, c.server_drops
-            ),
-        );
-        let _ = writeln!(out, "\nmessages");
-        row(
-            &mut out,
-            "sent / failed",
-            format!("{} / {}", c.messages_sent, c.messages_send_failed),
-        );
-        row(
-            &mut out,
-            "delivered / missing / duplicated",
-            format!(
-                "{} / {} / {}",
-                c.messages_delivered, c.messages_missing, c.messages_duplicated
-            ),
-        );
-        row(
-            &mut out,
-            "sent/s, delivered/s",
-            format!("{:.1}, {:.1}", f.sent_per_sec, f.delivered_per_sec),
-        );
-        let _ = writeln!(
-            out,
-            "\nlatency (ms)                      count      p50      p90      p99    p99.9      max"
-        );
-        let h = &self.histograms;
-        for (name, hist) in [
-            ("login", &h.login),
-            ("room enter", &h.room_enter),
-            ("message end to end", &h.message),
-            ("reconnect", &h.reconnect),
-            ("room back, still member", &h.room_recovery_member),
-            (
-                "room back after ConnectTimeout",
-                &h.room_recovery_after_connect_timeout,
-            ),
-            (
-                "room back after RoomNotExist",
-                &h.room_recovery_after_room_not_exist,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "  {name:<30} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                hist.count(),
-                ms(hist.quantile_us(0.5)),
-                ms(hist.quantile_us(0.9)),
-                ms(hist.quantile_us(0.99)),
-                ms(hist.quantile_us(0.999)),
-                ms(if hist.count() == 0 { 0 } else { hist.0.max() }),
-            );
-        }
-        if !self.errors.is_empty() {
-            let _ = writeln!(out, "\nerrors");
-            for (code, n) in &self.errors {
-                row(&mut out, &format!("{}", ErrorCode(*code)), n.to_string());
-            }
-        }
-        if c.events_lost > 0 {
-            let _ = writeln!(
-                out,
-                "\nwarning: {} fleet events were lost to lag; state figures may be short",
-                c.events_lost
-            );
-        }
-        let _ = writeln!(out, "\nmemory");
-        for s in &self.shards {
-            row(
-                &mut out,
-                &format!("shard {} ({})", s.shard, s.host),
-                format!(
-                    "{} KiB -> {} KiB, {} bytes per account{}",
-                    s.memory.rss_before_kib,
-                    s.memory.rss_held_kib,
-                    s.memory.per_account_bytes,
-                    if s.memory.includes_server {
-                        " (server in the same process)"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\nverdict: {}",
-            if self.verdict.passed { "PASS" } else { "FAIL" }
-        );
-        for failure in &self.verdict.failures {
-            let _ = writeln!(out, "  - {failure}");
-        }
-        out
-    }
-}
-
-fn row(out: &mut String, name: &str, value: String) {
-    let _ = writeln!(out, "  {name:<52} {value}");
-}
-
-fn fmt_map(map: &BTreeMap<String, u64>) -> String {
-    if map.is_empty() {
-        return "-".into();
-    }
-    map.iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Microseconds as milliseconds with one decimal.
-pub fn ms(us: u64) -> String {
-    format!("{:.1}", us as f64 / 1000.0)
 }
 
 #[cfg(test)]

@@ -34,8 +34,13 @@ use crate::protocol::{is_valid_id, Secret};
 /// Why the bots could not be loaded. Each message names the file (and the key).
 #[derive(Debug, thiserror::Error)]
 pub enum BotsError {
-    /// The directory does not exist.
-    #[error("bots directory {0} not found")]
+    /// The directory does not exist: the message names where it looked and how to point
+    /// at another.
+    #[error(
+        "bots directory {} not found (looked in {}); point at another with --bots DIR or ZIMFLEET__RUN__BOTS_DIR",
+        .0.display(),
+        looked_in(.0)
+    )]
     MissingDir(PathBuf),
     /// The directory holds no `*.toml`.
     #[error("bots directory {0} holds no bot file (*.toml)")]
@@ -210,6 +215,14 @@ pub struct BotDef {
     pub accounts: Vec<AccountDef>,
     /// The rooms every account of it keeps.
     pub rooms: Vec<RoomSpec>,
+}
+
+/// The absolute path a relative bots directory resolves to (from the current directory).
+fn looked_in(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Reads every `*.toml` of `dir` (in name order; files with `enabled = false` are skipped).

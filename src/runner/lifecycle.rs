@@ -123,6 +123,7 @@ fn start_admin(
     started: Instant,
     followers: &Followers,
     reload: &ReloadDesk,
+    feed: &Arc<crate::admin::Feed>,
 ) -> Result<Option<AdminServer>, RunError> {
     let listen = settings
         .admin_listen()
@@ -133,14 +134,17 @@ fn start_admin(
     let Some(addr) = listen else {
         return Ok(None);
     };
+    let events_file_lost = followers.events_writer.as_ref().map(|w| {
+        let counters = Arc::clone(&w.counters);
+        Box::new(move || counters.lost.load(Ordering::Relaxed)) as crate::admin::CounterFn
+    });
     let state = AdminState {
         fleet: fleet.clone(),
         started,
-        events_file: followers
-            .events_writer
-            .as_ref()
-            .map(|w| Arc::clone(&w.counters)),
+        events_file_lost,
         stream_lost: Arc::new(AtomicU64::new(0)),
+        feed: Arc::clone(feed),
+        token: settings.admin.token.clone(),
         reload: Some(reload.clone()),
     };
     let server = AdminServer::start(addr, state)?;
@@ -178,11 +182,14 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     let fleet = Fleet::start(settings.fleet_config(backend.ws_url().to_string()));
     let followers = Followers::start(&fleet, events_writer);
     let (desk, requests) = ReloadDesk::new();
-    let admin = start_admin(&settings, &fleet, started, &followers, &desk)?;
+    // The messages the accounts receive, for the admin face (bounded).
+    let feed = Arc::new(crate::admin::Feed::default());
+    let admin = start_admin(&settings, &fleet, started, &followers, &desk, &feed)?;
 
     let accounts: u64 = prepared.bots.iter().map(|b| b.accounts.len() as u64).sum();
     check_open_files(accounts, matches!(backend, Backend::Embedded(_)));
-    let mut running = Running::new(fleet.clone(), backend.tokens());
+    let tap = admin.as_ref().map(|_| feed);
+    let mut running = Running::new(fleet.clone(), backend.tokens(), tap);
     let bots = prepared.bots.len();
     let accounts = running.start_all(prepared.bots.clone())?;
     let shard = match prepared.shard.count {

@@ -32,16 +32,24 @@ pub struct Running {
     files: BTreeMap<PathBuf, RunningFile>,
     seen: Arc<SeenMessages>,
     embedded_tokens: Option<Arc<dyn TokenProvider>>,
+    /// The admin face's message feed, when it is on.
+    feed: Option<Arc<crate::admin::Feed>>,
 }
 
 impl Running {
-    /// Nothing running yet on `fleet`; `embedded_tokens` mints the embedded backend's tokens.
-    pub fn new(fleet: Fleet, embedded_tokens: Option<Arc<dyn TokenProvider>>) -> Self {
+    /// Nothing running yet on `fleet`; `embedded_tokens` mints the embedded backend's tokens;
+    /// the messages every bot receives also go to `feed` (the admin face's), when given.
+    pub fn new(
+        fleet: Fleet,
+        embedded_tokens: Option<Arc<dyn TokenProvider>>,
+        feed: Option<Arc<crate::admin::Feed>>,
+    ) -> Self {
         Self {
             fleet,
             files: BTreeMap::new(),
             seen: Arc::default(),
             embedded_tokens,
+            feed,
         }
     }
 
@@ -71,8 +79,13 @@ impl Running {
 
     fn insert(&mut self, def: BotDef) -> PathBuf {
         let swap = Arc::new(Swappable::new(Arc::clone(&def.bot)));
+        let swappable = Arc::clone(&swap) as Arc<dyn Bot>;
+        let inner = match &self.feed {
+            Some(feed) => feed.tap(swappable),
+            None => swappable,
+        };
         let handler: Arc<dyn Bot> = Arc::new(Logged {
-            inner: Arc::clone(&swap) as Arc<dyn Bot>,
+            inner,
             seen: Arc::clone(&self.seen),
         });
         let file = def.file.clone();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::client::{ClientTimings, FleetConfig, RetryConfig};
 use crate::config::{ConfigError, Layers};
+use crate::protocol::Secret;
 use crate::telemetry::LogFormat;
 
 /// The shipped defaults; the documented values are the real ones.
@@ -145,6 +146,14 @@ pub struct TimingsSection {
 pub struct AdminSection {
     pub listen: String,
     pub allow_non_loopback: bool,
+    /// Bearer token every admin path asks for; empty = none (docs/admin-api.md).
+    #[serde(deserialize_with = "secret")]
+    pub token: Secret,
+}
+
+/// A secret setting: kept out of Debug prints and log lines.
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(|s| Secret::new(s.trim()))
 }
 
 /// The `[embedded]` section.

@@ -1,7 +1,8 @@
 //! The reference backend: `zimfleet server` (docs/protocol.md is the contract it implements).
 //!
 //! - `settings`: [`ServerSettings`], layered from config/server.toml.
-//! - `session`: one task per WebSocket connection, on the HttpServer worker that accepted it.
+//! - `session`: one task per WebSocket connection, on the worker that accepted it.
+//! - `transport`: the lean WebSocket reader and writer a session owns after the handshake.
 //! - `link`: the bounded outbox through which anyone reaches a connection.
 //! - `hub`: shared state in sharded maps (users, rooms, connections), faults and counters.
 //! - `scheduler`: one timer heap for room session expiry and delayed room destruction.
@@ -15,12 +16,13 @@ mod link;
 mod scheduler;
 mod session;
 pub mod settings;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 pub use admin::{Admin, AdminError};
 pub use hub::{FaultStats, FaultTarget, Stats};
@@ -28,7 +30,6 @@ pub use settings::{DevicePolicy, ServerSettings};
 
 use hub::Hub;
 use link::CloseCmd;
-use scheduler::Scheduler;
 
 /// A running server. Drop it and the server keeps running until its System stops; call
 /// [`ServerHandle::stop`] to end it.
@@ -69,54 +70,93 @@ impl ServerHandle {
     }
 }
 
+/// A fleet reconnecting after an outage arrives as thousands of connects at once; a short
+/// accept backlog would drop SYNs and add seconds of retry to some of them.
+const BACKLOG: i32 = 4096;
+
 /// Binds and starts the server inside the caller's actix System; returns once listening.
 pub async fn start(settings: ServerSettings) -> std::io::Result<ServerHandle> {
     settings
         .validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let workers = settings.worker_count();
-    let listen = settings.listen;
     let admin_on = settings.admin_token.is_some();
+    let listener = bind(settings.listen)?;
+    let addr = listener.local_addr()?;
     let hub = Arc::new(Hub::new(settings));
-    let data = web::Data::from(Arc::clone(&hub));
-    let server = HttpServer::new(move || {
-        let app = App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(64 * 1024))
-            .route("/ws", web::get().to(session::ws_route));
-        if admin_on {
-            app.configure(admin::routes)
-        } else {
-            app.configure(|_| {})
-        }
-    })
-    .workers(workers)
-    // A finished response closes its connection: a WebSocket whose session ended (dropped,
-    // closed) must not linger as an idle keep-alive connection.
-    .keep_alive(actix_web::http::KeepAlive::Disabled)
-    // A fleet reconnecting after an outage arrives as thousands of connects at once; the
-    // default backlog (2048) would drop SYNs and add seconds of retry to some of them.
-    .backlog(4096)
-    // No lingering: once a session ends, actix-http would otherwise keep reading the peer's
-    // unread input for up to this timeout (1 s by default) before it shuts the socket down, so
-    // a dropped session would look alive to its client for that second. 0 = close at once.
-    .client_disconnect_timeout(Duration::ZERO)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind(listen)?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("no address bound"))?;
-    let server = server.run();
+    let factory_hub = Arc::clone(&hub);
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .backlog(BACKLOG as u32)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen("zimfleet", listener, move || {
+            http_service(Arc::clone(&factory_hub), admin_on)
+        })?
+        .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    actix_web::rt::spawn(Scheduler::run(Arc::clone(&hub)));
+    let scheduler_hub = Arc::clone(&hub);
+    actix_web::rt::spawn(async move {
+        let hub = &scheduler_hub;
+        hub.scheduler.run(|job| hub.run_job(job)).await
+    });
     tracing::info!(%addr, workers, admin = admin_on, "zimfleet server listening");
     Ok(ServerHandle {
         addr,
         hub,
         server: handle,
     })
+}
+
+/// One worker's HTTP service: WebSocket upgrades go to [`session::upgrade`], which takes the
+/// socket out of the HTTP dispatcher; everything else (admin API, plain GET /ws) to the App.
+fn http_service(
+    hub: Arc<Hub>,
+    admin_on: bool,
+) -> impl actix_service::ServiceFactory<
+    actix_web::rt::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    let data = web::Data::from(Arc::clone(&hub));
+    let app = App::new()
+        .app_data(data)
+        .app_data(web::PayloadConfig::new(64 * 1024))
+        .route(transport::WS_PATH, web::get().to(session::plain_get));
+    let app = if admin_on {
+        app.configure(admin::routes)
+    } else {
+        app.configure(|_| {})
+    };
+    let upgrade = actix_service::fn_factory(move || {
+        let hub = Arc::clone(&hub);
+        async move {
+            Ok::<_, ()>(actix_service::fn_service(move |io| {
+                session::upgrade(Arc::clone(&hub), io)
+            }))
+        }
+    });
+    actix_http::HttpService::build()
+        // A finished response closes its connection: an admin client's socket does not linger.
+        .keep_alive(actix_http::KeepAlive::Disabled)
+        // No lingering on unread input once a response is done: close at once.
+        .client_disconnect_timeout(Duration::ZERO)
+        .upgrade(upgrade)
+        .finish(actix_service::map_config(app, |_| {
+            actix_web::dev::AppConfig::default()
+        }))
+        .tcp()
+}
+
+/// The listener, with [`BACKLOG`] and address reuse (a restarted server binds its old port).
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }

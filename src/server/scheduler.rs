@@ -7,61 +7,55 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::hub::{Hub, RoomCell};
-
-/// Work the scheduler does when its time comes.
-pub(crate) enum Job {
-    /// End the membership `membership` of `user` if its room session expired.
-    MembershipCheck {
-        room: Weak<RoomCell>,
-        user: Arc<str>,
-        membership: u64,
-    },
-    /// Destroy the room if it is still empty since `generation`.
-    DestroyIfEmpty {
-        room: Weak<RoomCell>,
-        generation: u64,
-    },
-}
-
-struct Entry {
+struct Entry<J> {
     at: Instant,
     seq: u64,
-    job: Job,
+    job: J,
 }
 
-impl PartialEq for Entry {
+impl<J> PartialEq for Entry<J> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<J> Eq for Entry<J> {}
+impl<J> PartialOrd for Entry<J> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<J> Ord for Entry<J> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Scheduler {
-    heap: Mutex<BinaryHeap<Reverse<Entry>>>,
+/// A timer heap of jobs of type `J`; whoever runs it ([`Scheduler::run`]) says what a job does.
+pub(crate) struct Scheduler<J> {
+    heap: Mutex<BinaryHeap<Reverse<Entry<J>>>>,
     seq: AtomicU64,
     notify: Notify,
     stopped: AtomicBool,
 }
 
-impl Scheduler {
-    pub fn schedule(&self, at: Instant, job: Job) {
+impl<J> Default for Scheduler<J> {
+    fn default() -> Self {
+        Self {
+            heap: Mutex::new(BinaryHeap::new()),
+            seq: AtomicU64::new(0),
+            notify: Notify::new(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<J> Scheduler<J> {
+    pub fn schedule(&self, at: Instant, job: J) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
         let earliest = heap.peek().is_none_or(|Reverse(e)| at < e.at);
@@ -81,7 +75,7 @@ impl Scheduler {
         self.notify.notify_one();
     }
 
-    fn pop_due(&self, now: Instant) -> Result<Job, Option<Instant>> {
+    fn pop_due(&self, now: Instant) -> Result<J, Option<Instant>> {
         let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
         match heap.peek() {
             Some(Reverse(e)) if e.at <= now => Ok(heap.pop().expect("peeked").0.job),
@@ -90,16 +84,16 @@ impl Scheduler {
         }
     }
 
-    /// Runs jobs as they come due until [`Scheduler::stop`].
-    pub async fn run(hub: Arc<Hub>) {
-        let scheduler = &hub.scheduler;
+    /// Runs jobs as they come due, each through `run_job`, until [`Scheduler::stop`].
+    pub async fn run(&self, run_job: impl Fn(J)) {
+        let scheduler = self;
         loop {
             if scheduler.stopped.load(Ordering::Acquire) {
                 return;
             }
             let notified = scheduler.notify.notified();
             match scheduler.pop_due(Instant::now()) {
-                Ok(job) => hub.run_job(job),
+                Ok(job) => run_job(job),
                 Err(Some(at)) => {
                     tokio::select! {
                         _ = notified => {}
@@ -109,5 +103,33 @@ impl Scheduler {
                 Err(None) => notified.await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[actix_rt::test]
+    async fn jobs_run_in_deadline_order_then_stop() {
+        let scheduler = std::sync::Arc::new(Scheduler::default());
+        let now = Instant::now();
+        scheduler.schedule(now + Duration::from_millis(30), 2);
+        scheduler.schedule(now + Duration::from_millis(10), 1);
+        scheduler.schedule(now + Duration::from_millis(30), 3);
+        assert_eq!(scheduler.len(), 3);
+        let ran = std::sync::Mutex::new(Vec::new());
+        let runner = scheduler.run(|job| {
+            let mut ran = ran.lock().unwrap();
+            ran.push(job);
+            if ran.len() == 3 {
+                scheduler.stop();
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(5), runner)
+            .await
+            .expect("the scheduler stops after the last job");
+        assert_eq!(*ran.lock().unwrap(), [1, 2, 3]);
     }
 }

@@ -8,13 +8,18 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use actix_codec::Framed;
+use actix_http::h1;
+use actix_http::ws::{CloseCode, CloseReason, Message};
+use actix_web::rt::net::TcpStream;
+use actix_web::{HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use serde::Serialize;
 
-use super::hub::{now_ms, push_bytes, Hub};
+use super::hub::{push_bytes, Hub};
 use super::link::{CloseCmd, SessionLink};
+use super::transport::{self, FrameReader, FrameWriter, Incoming, ReadError};
+use crate::clock::unix_ms as now_ms;
 use crate::protocol::{
     close_code, is_valid_id, Empty, ErrorCode, ErrorReply, HeartbeatReply, KickoutReason, Login,
     LoginReply, Push, RenewTokenReply, ReplyFrame, Request, RoomEnterReply, RoomHeartbeatReply,
@@ -22,22 +27,33 @@ use crate::protocol::{
 };
 use crate::token::token04;
 
-/// GET /ws: upgrades and spawns the connection task on this worker.
-pub(crate) async fn ws_route(
-    req: HttpRequest,
-    body: web::Payload,
-    hub: web::Data<Hub>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
+/// An upgrade request (actix-http's upgrade service): answers the handshake and spawns the
+/// session task on this worker. Returns at once, so the HTTP dispatcher and its buffers are
+/// gone while the session lives.
+pub(crate) async fn upgrade(
+    hub: Arc<Hub>,
+    (req, framed): (actix_http::Request, Framed<TcpStream, h1::Codec>),
+) -> Result<(), actix_http::Error> {
     let max = hub.settings.limits.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    let hub = hub.into_inner();
-    let link = hub.open_connection();
-    actix_web::rt::spawn(Connection::new(hub, link, ws).run(stream));
-    Ok(response)
+    match transport::accept(req, framed, max).await {
+        Ok(Some(upgraded)) => {
+            let link = hub.open_connection();
+            let connection = Connection::new(hub, link, upgraded.writer);
+            actix_web::rt::spawn(connection.run(upgraded.reader));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "websocket handshake failed"),
+    }
+    Ok(())
+}
+
+/// GET /ws without an upgrade: the handshake's own refusal (400).
+pub(crate) async fn plain_get(req: HttpRequest) -> HttpResponse {
+    let status = match actix_http::ws::verify_handshake(req.head()) {
+        Err(e) => actix_http::Response::from(e).status(),
+        Ok(()) => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    HttpResponse::new(status)
 }
 
 /// The logged-in part of a connection.
@@ -73,7 +89,7 @@ struct SendBucket {
 struct Connection {
     hub: Arc<Hub>,
     link: Arc<SessionLink>,
-    ws: actix_ws::Session,
+    writer: FrameWriter,
     login: Option<LoggedIn>,
     last_frame: Instant,
     bucket: SendBucket,
@@ -113,16 +129,16 @@ fn ending_for(cmd: CloseCmd) -> Ending {
 const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn now_unix() -> i64 {
-    (now_ms() / 1000) as i64
+    crate::clock::unix_secs() as i64
 }
 
 impl Connection {
-    fn new(hub: Arc<Hub>, link: Arc<SessionLink>, ws: actix_ws::Session) -> Self {
+    fn new(hub: Arc<Hub>, link: Arc<SessionLink>, writer: FrameWriter) -> Self {
         let burst = f64::from(hub.settings.limits.send_burst);
         Self {
             hub,
             link,
-            ws,
+            writer,
             login: None,
             last_frame: Instant::now(),
             bucket: SendBucket {
@@ -153,7 +169,7 @@ impl Connection {
         Some(at_ms)
     }
 
-    async fn run(mut self, mut stream: AggregatedMessageStream) {
+    async fn run(mut self, mut reader: FrameReader) {
         let offline_timeout = self.hub.settings.timing.offline_timeout();
         let mut offline = pin!(tokio::time::sleep(offline_timeout));
         let far = Duration::from_secs(365 * 24 * 3600);
@@ -185,7 +201,7 @@ impl Connection {
                 _ = link.wait() => Box::pin(self.flush_outbox()).await,
                 // Boxed: the handling of one frame is a large state machine that an idle
                 // session should not carry (per-session memory is the scaling limit).
-                frame = stream.recv() => Box::pin(self.on_frame(frame)).await,
+                frame = reader.next() => Box::pin(self.on_frame(frame)).await,
                 _ = &mut offline => {
                     let due = self.last_frame + offline_timeout;
                     if due > Instant::now() {
@@ -227,7 +243,11 @@ impl Connection {
             Ending::Close(code, why) => close(code, why),
             Ending::Kickout { reason, code, ext } => {
                 let frame = push_bytes(&Push::Kickout { reason, ext });
-                let sent = tokio::time::timeout(FINAL_WRITE_TIMEOUT, self.ws.text(frame)).await;
+                let sent = tokio::time::timeout(
+                    FINAL_WRITE_TIMEOUT,
+                    self.writer.send(Message::Text(frame)),
+                )
+                .await;
                 if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }
@@ -242,9 +262,10 @@ impl Connection {
             "connection ends"
         );
         if let Some(reason) = reason {
-            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, self.ws.close(Some(reason))).await;
+            let close = self.writer.send(Message::Close(Some(reason)));
+            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, close).await;
         }
-        // Dropping the session ends the response body: the TCP connection closes.
+        // Dropping the reader and writer closes the TCP connection.
     }
 
     /// Sends what others queued; acts on a close command (after the frames queued before
@@ -254,11 +275,14 @@ impl Connection {
         if let Some(cmd @ (CloseCmd::Drop | CloseCmd::Overflow)) = close {
             return Some(ending_for(cmd));
         }
-        if !self.blackholed() {
+        if !self.blackholed() && !frames.is_empty() {
             for frame in frames {
-                if let Some(ending) = self.write(frame).await {
-                    return Some(ending);
+                if self.writer.queue(Message::Text(frame)).is_err() {
+                    return Some(Ending::Drop);
                 }
+            }
+            if let Some(ending) = self.write_queued().await {
+                return Some(ending);
             }
         }
         close.map(ending_for)
@@ -268,12 +292,20 @@ impl Connection {
     /// (overflow, kickout, drop) still ends the wait, and so does the offline timeout: a
     /// client that sends but never reads must not hold its session (and the timers that are
     /// not polled meanwhile) for ever.
-    async fn write(&mut self, frame: ByteString) -> Option<Ending> {
+    async fn write(&mut self, message: Message) -> Option<Ending> {
+        if self.writer.queue(message).is_err() {
+            return Some(Ending::Drop);
+        }
+        self.write_queued().await
+    }
+
+    /// Writes what [`FrameWriter::queue`] holds, with the same escapes as [`Self::write`].
+    async fn write_queued(&mut self) -> Option<Ending> {
         let link = Arc::clone(&self.link);
         let stuck_for = self.hub.settings.timing.offline_timeout();
         tokio::select! {
             biased;
-            sent = self.ws.text(frame) => sent.err().map(|_| Ending::Drop),
+            sent = self.writer.flush() => sent.err().map(|_| Ending::Drop),
             cmd = link.close_requested() => Some(ending_for(cmd)),
             _ = tokio::time::sleep(stuck_for) => Some(Ending::Drop),
         }
@@ -283,7 +315,7 @@ impl Connection {
         if self.blackholed() {
             return None;
         }
-        self.write(frame).await
+        self.write(Message::Text(frame)).await
     }
 
     async fn on_token_timer(&mut self) -> Option<Ending> {
@@ -312,24 +344,14 @@ impl Connection {
         None
     }
 
-    async fn on_frame(
-        &mut self,
-        frame: Option<Result<AggregatedMessage, ProtocolError>>,
-    ) -> Option<Ending> {
+    async fn on_frame(&mut self, frame: Option<Result<Incoming, ReadError>>) -> Option<Ending> {
         let frame = match frame {
             None => return Some(Ending::PeerClosed(None)),
-            // A fragmented message over the limit: actix-ws reports it only as this I/O error.
-            Some(Err(ProtocolError::Io(e)))
-                if e.to_string().contains("Exceeded maximum continuation size") =>
-            {
+            Some(Err(ReadError::TooBig)) => {
                 self.bad_frame();
                 return Some(Ending::Close(close_code::TOO_BIG, "frame too large"));
             }
-            Some(Err(ProtocolError::Overflow)) => {
-                self.bad_frame();
-                return Some(Ending::Close(close_code::TOO_BIG, "frame too large"));
-            }
-            Some(Err(_)) => {
+            Some(Err(ReadError::Protocol)) => {
                 self.bad_frame();
                 return Some(Ending::Close(1002, "websocket protocol error"));
             }
@@ -341,20 +363,22 @@ impl Connection {
         }
         self.last_frame = Instant::now();
         match frame {
-            AggregatedMessage::Text(text) => self.on_text(&text).await,
-            AggregatedMessage::Binary(_) => {
+            Incoming::Text(text) => self.on_text(&text).await,
+            Incoming::Binary => {
                 self.bad_frame();
                 Some(Ending::Close(1003, "binary frames are not supported"))
             }
-            AggregatedMessage::Ping(payload) => {
+            Incoming::Ping(payload) => {
                 let stuck_for = self.hub.settings.timing.offline_timeout();
-                match tokio::time::timeout(stuck_for, self.ws.pong(&payload)).await {
+                match tokio::time::timeout(stuck_for, self.writer.send(Message::Pong(payload)))
+                    .await
+                {
                     Ok(Ok(())) => None,
                     _ => Some(Ending::Drop),
                 }
             }
-            AggregatedMessage::Pong(_) => None,
-            AggregatedMessage::Close(reason) => Some(Ending::PeerClosed(reason)),
+            Incoming::Pong => None,
+            Incoming::Close(reason) => Some(Ending::PeerClosed(reason)),
         }
     }
 

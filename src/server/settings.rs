@@ -190,6 +190,7 @@ impl ServerSettings {
                 return Err(bad(format!("server.timing.{name} must be > 0")));
             }
         }
+        Self::check_timeouts(t).map_err(bad)?;
         let l = &self.limits;
         for (name, v) in [
             ("rooms_per_user", l.rooms_per_user),
@@ -211,6 +212,34 @@ impl ServerSettings {
             return Err(bad(
                 "server.tokens.min_lifetime_secs must be <= max_lifetime_secs".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// A timeout at most its heartbeat interval expires between two heartbeats of a client
+    /// that keeps the advertised interval: refused, naming both keys.
+    fn check_timeouts(t: &Timing) -> Result<(), String> {
+        for (timeout, timeout_ms, interval, interval_ms) in [
+            (
+                "offline_timeout_ms",
+                t.offline_timeout_ms,
+                "heartbeat_interval_ms",
+                t.heartbeat_interval_ms,
+            ),
+            (
+                "room_session_timeout_ms",
+                t.room_session_timeout_ms,
+                "room_heartbeat_interval_ms",
+                t.room_heartbeat_interval_ms,
+            ),
+        ] {
+            if timeout_ms <= interval_ms {
+                return Err(format!(
+                    "server.timing.{timeout} ({timeout_ms}) must be greater than \
+                     server.timing.{interval} ({interval_ms}): it would expire between two \
+                     heartbeats"
+                ));
+            }
         }
         Ok(())
     }
@@ -262,13 +291,13 @@ mod tests {
             env(&[
                 ("ZIMFLEET__SERVER__LISTEN", "127.0.0.1:7000"),
                 ("ZIMFLEET__SERVER__ADMIN_TOKEN", "hunter2"),
-                ("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "1234"),
+                ("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "12340"),
                 ("ZIMFLEET__LOADTEST__ACCOUNTS", "5"),
             ]),
         )
         .unwrap();
         assert_eq!(s.listen.port(), 7000);
-        assert_eq!(s.timing.offline_timeout_ms, 1234);
+        assert_eq!(s.timing.offline_timeout_ms, 12340);
         assert_eq!(s.admin_token.as_ref().map(Secret::expose), Some("hunter2"));
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
@@ -303,5 +332,38 @@ mod tests {
                 .contains("server.limits.outbound_queue must be > 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_timeout_at_most_its_heartbeat_interval_is_refused_naming_both_keys() {
+        let cases = [
+            (
+                "ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS",
+                "10000",
+                "server.timing.offline_timeout_ms (10000) must be greater than \
+                 server.timing.heartbeat_interval_ms (10000)",
+            ),
+            (
+                "ZIMFLEET__SERVER__TIMING__ROOM_SESSION_TIMEOUT_MS",
+                "15000",
+                "server.timing.room_session_timeout_ms (15000) must be greater than \
+                 server.timing.room_heartbeat_interval_ms (15000)",
+            ),
+            (
+                "ZIMFLEET__SERVER__TIMING__ROOM_SESSION_TIMEOUT_MS",
+                "1",
+                "server.timing.room_session_timeout_ms (1) must be greater than \
+                 server.timing.room_heartbeat_interval_ms (15000)",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            let err = ServerSettings::load_with_env(None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(expected), "{key}={value}: {err}");
+        }
+        let ok = ServerSettings::load_with_env(
+            None,
+            env(&[("ZIMFLEET__SERVER__TIMING__OFFLINE_TIMEOUT_MS", "10001")]),
+        );
+        assert!(ok.is_ok(), "one millisecond more is fine");
     }
 }

@@ -36,7 +36,7 @@ pub enum Disposition {
 }
 
 impl DisconnectCause {
-    /// The table (ZIM-SEMANTICS.md section 2 and PROTOCOL.md close codes).
+    /// The table (docs/zim-semantics.md section 2 and PROTOCOL.md close codes).
     pub fn disposition(&self) -> Disposition {
         use ConnectionEvent as E;
         use Disposition::{Terminal, Transient};

@@ -1,4 +1,4 @@
-//! The account's connection state machine (ZIM-SEMANTICS.md section 2) as pure code:
+//! The account's connection state machine (docs/zim-semantics.md section 2) as pure code:
 //! an input gives the pair to emit (if any) and the effects the actor must carry out.
 
 use super::classify::{DisconnectCause, Disposition};

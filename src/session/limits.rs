@@ -1,4 +1,4 @@
-//! Client-side frequency limits (ZIM-SEMANTICS.md section 6). Each check answers at once:
+//! Client-side frequency limits (docs/zim-semantics.md section 6). Each check answers at once:
 //! allowed, or 6000004. Pure over an injected `Instant`.
 
 use std::time::{Duration, Instant};

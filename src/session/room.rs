@@ -1,4 +1,4 @@
-//! The room state machine (ZIM-SEMANTICS.md section 3) as pure code, with T0/T1/T2 and the
+//! The room state machine (docs/zim-semantics.md section 3) as pure code, with T0/T1/T2 and the
 //! recovery policy applied after T2.
 
 use std::time::Duration;
@@ -275,6 +275,10 @@ impl RoomMachine {
                     emit: None,
                     effects,
                 }
+            }
+            // A join sent again after a lost link finds us in already: that is success.
+            (P::Entering(RoomEntry::Join), I::EntryFailed(ErrorCode::ALREADY_IN_ROOM)) => {
+                self.step(I::EntryOk { created: false }, policy)
             }
             (P::Entering(entry), I::EntryFailed(code)) => {
                 let event = match (entry, code) {
@@ -692,6 +696,34 @@ mod tests {
         assert_eq!(pair(&s), Some((0, 0)));
         assert_eq!(s.effects, [Remove]);
         assert_eq!(run(&mut m, I::LeaveOk), RoomStep::default());
+    }
+
+    #[test]
+    fn already_in_the_room_after_a_rejoin_is_success_for_join_only() {
+        let mut m = RoomMachine::default();
+        run(
+            &mut m,
+            I::Start {
+                entry: RoomEntry::Join,
+                recovery: true,
+            },
+        );
+        let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
+        assert_eq!((pair(&s), s.effects), (None, vec![SendHeartbeat]));
+        let s = run(&mut m, I::HeartbeatOk);
+        assert_eq!(pair(&s), Some((2, 0)));
+        for entry in [RoomEntry::Enter, RoomEntry::Create] {
+            let mut m = RoomMachine::default();
+            run(
+                &mut m,
+                I::Start {
+                    entry,
+                    recovery: false,
+                },
+            );
+            let s = run(&mut m, I::EntryFailed(ErrorCode::ALREADY_IN_ROOM));
+            assert_eq!(s.effects, [Remove], "{entry:?}");
+        }
     }
 
     #[test]
