@@ -66,6 +66,8 @@ pub struct MessageBody {
 }
 
 /// The account, or the 404 answer.
+// The error is the answer itself, built once per call and returned at once.
+#[allow(clippy::result_large_err)]
 fn account(shared: &Shared, user_id: &str) -> Result<AccountHandle, HttpResponse> {
     shared
         .state

@@ -362,7 +362,8 @@ mod tests {
     /// Row by row: the event, then the account's (state, last event, since, ended).
     #[test]
     fn each_event_moves_its_account() {
-        let rows: &[(Event, (i32, i32, u64, Option<&str>))] = &[
+        type Row<'a> = (Event, (i32, i32, u64, Option<&'a str>));
+        let rows: &[Row] = &[
             (conn(1, "a", 1, 0), (1, 0, 1, None)),
             (conn(2, "a", 2, 0), (2, 0, 2, None)),
             (conn(3, "a", 3, 3), (3, 3, 3, None)),
