@@ -151,7 +151,6 @@ impl Histograms {
     }
 }
 
-
 /// Most buckets the per-second latency series keeps: past it, neighbours merge (the bucket
 /// width doubles), so a long run's report stays small.
 pub const MAX_LATENCY_BUCKETS: usize = 600;
@@ -209,11 +208,7 @@ impl LatencySeries {
     /// Adds the histogram of unix second `sec`.
     pub fn add(&mut self, sec: u64, h: &Histogram<u64>) {
         let w = self.bucket_secs.max(1);
-        self.buckets
-            .entry(sec - sec % w)
-            .or_default()
-            .0
-            .merge(h);
+        self.buckets.entry(sec - sec % w).or_default().0.merge(h);
         while self.buckets.len() > MAX_LATENCY_BUCKETS {
             self.widen(w.saturating_mul(2).max(self.bucket_secs * 2));
         }

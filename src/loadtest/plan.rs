@@ -264,7 +264,8 @@ impl Plan {
                 m.body_bytes
             ));
         }
-        self.validate_timeline().map_err(LoadtestError::InvalidPlan)?;
+        self.validate_timeline()
+            .map_err(LoadtestError::InvalidPlan)?;
         self.validate_backend()
     }
 
@@ -340,17 +341,25 @@ impl Plan {
                     ));
                 }
                 if r > 0.0 && self.rooms.per_account == 0 {
-                    return Err(format!("stages[{i}].msg_rate needs rooms: rooms.per_account is 0"));
+                    return Err(format!(
+                        "stages[{i}].msg_rate needs rooms: rooms.per_account is 0"
+                    ));
                 }
             }
             if let Some(c) = &s.chaos {
-                c.check(&format!("stages[{i}].chaos"), s.duration, &format!("stages[{i}].duration"))?;
+                c.check(
+                    &format!("stages[{i}].chaos"),
+                    s.duration,
+                    &format!("stages[{i}].duration"),
+                )?;
             }
         }
         let schedule = self.schedule();
         let (peak, arrivals) = schedule.peak_and_arrivals();
         if peak == 0 {
-            return Err("stages: no stage has accounts online (give the first stage accounts = N)".into());
+            return Err(
+                "stages: no stage has accounts online (give the first stage accounts = N)".into(),
+            );
         }
         if arrivals > self.accounts {
             return Err(format!(
@@ -358,7 +367,12 @@ impl Plan {
                 self.accounts
             ));
         }
-        let longest = self.stages.iter().map(|s| s.duration).max().unwrap_or_default();
+        let longest = self
+            .stages
+            .iter()
+            .map(|s| s.duration)
+            .max()
+            .unwrap_or_default();
         StageChaos::from(&self.chaos).check("chaos", longest, "the longest stage's duration")
     }
 
@@ -368,7 +382,13 @@ impl Plan {
         let chaos = StageChaos::from(&self.chaos);
         if self.stages.is_empty() {
             let rate = self.arrival_rate.saturating_mul(self.shard.count.max(1));
-            Schedule::shorthand(self.accounts, rate, self.duration, self.messages.per_account_per_sec, &chaos)
+            Schedule::shorthand(
+                self.accounts,
+                rate,
+                self.duration,
+                self.messages.per_account_per_sec,
+                &chaos,
+            )
         } else {
             Schedule::from_stages(&self.stages, self.messages.per_account_per_sec, &chaos)
         }

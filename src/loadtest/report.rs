@@ -10,9 +10,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::hist::{Hist, Histograms, LatencySeries};
 use super::plan::Plan;
 use super::shard::Shard;
-pub use super::hist::{Hist, Histograms, LatencySeries};
 use super::stage_report::{merge_chaos, merge_stages, ChaosEvent, StageReport};
 pub use super::table::ms;
 use super::LoadtestError;
@@ -508,7 +508,6 @@ impl Report {
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| err(format!("not a zimfleet loadtest report: {e}")))
     }
-
 }
 
 #[cfg(test)]

@@ -83,7 +83,10 @@ pub struct ChaosEvent {
 impl StageReport {
     /// Recomputes the figures from the merged timeline and latency series.
     pub fn compute(&mut self, timeline: &BTreeMap<u64, Tick>, latency: &LatencySeries) {
-        let (a, b) = (self.started_ms / 1000, self.ended_ms.max(1).saturating_sub(1) / 1000);
+        let (a, b) = (
+            self.started_ms / 1000,
+            self.ended_ms.max(1).saturating_sub(1) / 1000,
+        );
         let mut f = StageFigures::default();
         let mut last = 0;
         for (_, t) in timeline.range(a..=b.max(a)) {
@@ -204,7 +207,10 @@ mod tests {
         };
         let mut into = vec![a(1_000, 5_000)];
         merge_stages(&mut into, &[a(900, 5_100)]).unwrap();
-        assert_eq!((into[0].started_ms, into[0].ended_ms, into[0].arrived), (900, 5_100, 10));
+        assert_eq!(
+            (into[0].started_ms, into[0].ended_ms, into[0].arrived),
+            (900, 5_100, 10)
+        );
         let other = StageReport {
             name: "down".into(),
             ..StageReport::default()

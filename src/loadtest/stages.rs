@@ -99,7 +99,11 @@ impl StageChaos {
         let h = |d: Duration| humantime::format_duration(d).to_string();
         let periodic = [
             ("drop_every", self.drop_share > 0.0, self.drop_every),
-            ("offline_every", self.offline_share > 0.0, self.offline_every),
+            (
+                "offline_every",
+                self.offline_share > 0.0,
+                self.offline_every,
+            ),
             ("server_drop_at", true, self.server_drop_at),
         ];
         for (key, on, at) in periodic {
@@ -111,8 +115,7 @@ impl StageChaos {
                 ));
             }
         }
-        if self.offline_share > 0.0 && !self.offline_every.is_zero() && self.offline_for.is_zero()
-        {
+        if self.offline_share > 0.0 && !self.offline_every.is_zero() && self.offline_for.is_zero() {
             return Err(format!("{prefix}.offline_for must be more than 0s"));
         }
         Ok(())
@@ -271,7 +274,10 @@ impl Schedule {
         };
         let (before, during) = f(s);
         // A hair of slack so the last one of a stage is due at the stage's end, not after.
-        before + ((during as f64 * s.frac(t)) + 1e-9).floor().min(during as f64) as u64
+        before
+            + ((during as f64 * s.frac(t)) + 1e-9)
+                .floor()
+                .min(during as f64) as u64
     }
 
     /// Messages per second per account at `t` (0 after the last stage).
@@ -285,12 +291,7 @@ impl Schedule {
 
     /// The most accounts ever online (whole plan), and the arrivals over all stages.
     pub fn peak_and_arrivals(&self) -> (u64, u64) {
-        let peak = self
-            .stages
-            .iter()
-            .map(|s| s.to_accounts)
-            .max()
-            .unwrap_or(0);
+        let peak = self.stages.iter().map(|s| s.to_accounts).max().unwrap_or(0);
         (peak, self.arrivals_by(self.total()))
     }
 }
@@ -354,7 +355,9 @@ mod tests {
     fn arrivals_are_evenly_spaced() {
         let s = four();
         // 10 per second in the first stage: one every 100 ms.
-        let due: Vec<u64> = (0..=10).map(|k| s.arrivals_by(secs(k as f64 * 0.1))).collect();
+        let due: Vec<u64> = (0..=10)
+            .map(|k| s.arrivals_by(secs(k as f64 * 0.1)))
+            .collect();
         assert_eq!(due, (0..=10).collect::<Vec<u64>>());
     }
 

@@ -195,4 +195,3 @@ fn fmt_map(map: &BTreeMap<String, u64>) -> String {
 pub fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1000.0)
 }
-
