@@ -438,7 +438,7 @@ fn a_config_error_or_a_missing_bots_directory_reloads_nothing() {
     assert_eq!(
         result["errors"],
         serde_json::json!([format!(
-            "bots directory {} not found; nothing was reloaded",
+            "bots directory {0} not found (looked in {0}); point at another with --bots DIR or ZIMFLEET__RUN__BOTS_DIR; nothing was reloaded",
             run.bots.display()
         )])
     );
