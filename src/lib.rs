@@ -27,7 +27,7 @@
 //! - `web/`: assets shared by every page zimfleet serves: uPlot and the chart helpers.
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
-//! - `telemetry.rs`: tracing set-up, human or JSON lines.
+//! - `telemetry.rs`: tracing set-up, human or JSON lines; colour only on a terminal.
 
 pub mod admin;
 pub mod bot;

@@ -13,7 +13,8 @@ use docs_support::help::{flags_of, help_flags};
 use docs_support::markdown::{parse, Block, Doc, FlagTable};
 use docs_support::matching::shows;
 
-/// README.md and every docs/*.md, in name order.
+/// README.md and every docs/*.md, in name order; `DOCS_TEST_ONLY=tokens` keeps the files
+/// whose path contains it (while writing one guide).
 fn doc_files() -> Vec<PathBuf> {
     let repo = exec::repo();
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo.join("docs"))
@@ -24,6 +25,9 @@ fn doc_files() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files.insert(0, repo.join("README.md"));
+    if let Ok(only) = std::env::var("DOCS_TEST_ONLY") {
+        files.retain(|f| f.to_string_lossy().contains(&only));
+    }
     files
 }
 
@@ -49,8 +53,9 @@ fn every_console_block_in_the_docs_prints_what_it_shows() {
         .flat_map(|d| d.blocks)
         .filter(runnable)
         .collect();
+    let only = std::env::var("DOCS_TEST_ONLY").is_ok();
     assert!(
-        blocks.iter().any(|b| b.file == Path::new("README.md")),
+        only || blocks.iter().any(|b| b.file == Path::new("README.md")),
         "no runnable console block in README.md"
     );
     let queue = Mutex::new(blocks.iter());
@@ -179,6 +184,27 @@ fn the_server_directive_gives_curl_a_server() {
     let text = "<!-- docs-test: server -->\n```console\n$ curl -s -H 'Authorization: Bearer secret-admin' -d '{\"user_id\":\"ann\",\"ttl_secs\":60}' http://127.0.0.1:9120/admin/tokens\n{\"token\":\"04AAAAAGsHmtIADBGoCKGhDElBO4RF0QB0mqXtzNTQRF4GeXfdwXPiK7Zg\",\"expire_at\":1795660498}\n```\n";
     run_block(&block(text)).unwrap();
     let wrong = text.replace("expire_at", "expires_at");
+    assert!(run_block(&block(&wrong)).is_err());
+}
+
+#[test]
+fn a_curl_to_the_usual_addresses_implies_its_server() {
+    let curl = "```console\n$ curl -s http://127.0.0.1:9120/admin/stats\n```\n";
+    assert_eq!(exec::needs(&block(curl)), (true, false));
+    let admin = "```console\n$ curl -s http://127.0.0.1:7480/health\n```\n";
+    assert_eq!(exec::needs(&block(admin)), (false, true));
+    // A block that starts its own server does not get another.
+    let own = "```console\n$ zimfleet server &\n$ curl -s http://127.0.0.1:9120/admin/stats\n```\n";
+    assert_eq!(exec::needs(&block(own)), (false, false));
+    let plain = "```console\n$ zimfleet --version\n```\n";
+    assert_eq!(exec::needs(&block(plain)), (false, false));
+}
+
+#[test]
+fn the_runner_directive_gives_curl_the_admin_face() {
+    let text = "<!-- docs-test: runner -->\n```console\n$ curl -s http://127.0.0.1:7480/health\n{\"accounts\":7,...,\"status\":\"ok\",...}\n```\n";
+    run_block(&block(text)).unwrap();
+    let wrong = text.replace("\"accounts\":7", "\"accounts\":8");
     assert!(run_block(&block(&wrong)).is_err());
 }
 

@@ -91,7 +91,8 @@ pub struct TokenPlan {
 #[serde(rename_all = "snake_case")]
 pub enum Spread {
     Fill,
-    // `--spread` takes the same spellings (src/loadtest/cli.rs).
+    /// Accounts dealt over the rooms in turn: `round_robin`, or `round-robin` as
+    /// `--spread` spells it (src/loadtest/cli.rs).
     #[serde(alias = "round-robin")]
     RoundRobin,
 }

@@ -145,12 +145,16 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A background process of a block; stopped when dropped.
-struct Background(Child);
+/// A background process of a block, and the directory made for it; stopped (and the
+/// directory removed) when dropped.
+struct Background(Child, Option<PathBuf>);
 
 impl Drop for Background {
     fn drop(&mut self) {
         stop(&mut self.0);
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -177,7 +181,7 @@ fn start_until(
     } else {
         Box::new(child.stderr.take().unwrap())
     };
-    let background = Background(child);
+    let background = Background(child, None);
     let (tx, rx) = mpsc::channel();
     let pattern = ready.to_string();
     let ready = ready.clone();
@@ -216,7 +220,10 @@ fn start_runner() -> Result<(Background, String), String> {
         .current_dir(&dir)
         .env("ZIMFLEET__ADMIN__LISTEN", "127.0.0.1:0");
     let ready = Regex::new(r"admin face listening on http://(\S+)").unwrap();
-    start_until(cmd, false, &ready).map_err(|e| format!("runner directive: {e}"))
+    let (mut background, addr) =
+        start_until(cmd, false, &ready).map_err(|e| format!("runner directive: {e}"))?;
+    background.1 = Some(dir);
+    Ok((background, addr))
 }
 
 /// What a command printed and how it ended.
@@ -257,6 +264,8 @@ pub fn run_command(
     let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
     let printed = loop {
         if let Some(status) = child.try_wait().unwrap() {
+            // Nothing it left in the background outlives it (use the directives instead).
+            signal_group(&child, "-KILL");
             break Printed {
                 text: read(),
                 code: status.code(),
@@ -291,17 +300,42 @@ pub fn run_command(
     printed
 }
 
+/// Whether a curl command of the block calls `addr` while no command of the block starts
+/// what listens there: then the block needs the `server` or `runner` process.
+fn curl_calls(block: &Block, addr: &str, starter: &str) -> bool {
+    let curl = block
+        .commands
+        .iter()
+        .any(|c| c.command.contains("curl ") && c.command.contains(addr));
+    let starts = block
+        .commands
+        .iter()
+        .any(|c| translate(&c.command).is_ok_and(|t| t.contains(starter)));
+    curl && !starts
+}
+
+/// The `server` and `runner` processes a block needs: given by its directives, or implied by
+/// a curl command to their addresses (docs/testing.md).
+pub fn needs(block: &Block) -> (bool, bool) {
+    let d = &block.directives;
+    (
+        d.server || curl_calls(block, SERVER_ADDR, "zimfleet server"),
+        d.runner || curl_calls(block, RUNNER_ADMIN_ADDR, "zimfleet run"),
+    )
+}
+
 /// Runs one block; `Err` says what differs, with the file and line.
 pub fn run_block(block: &Block) -> Result<(), String> {
     let d = &block.directives;
-    let (_server, server_addr) = match d.server {
+    let (server, runner) = needs(block);
+    let (_server, server_addr) = match server {
         true => {
             let (b, a) = start_server()?;
             (Some(b), Some(a))
         }
         false => (None, None),
     };
-    let (_runner, runner_addr) = match d.runner {
+    let (_runner, runner_addr) = match runner {
         true => {
             let (b, a) = start_runner()?;
             (Some(b), Some(a))
@@ -389,9 +423,11 @@ fn run_shown(
     if !shown.output.is_empty() && !shows(&shown.output, &printed.text, d.any_order, false) {
         return Err(differs("printed something else than shown"));
     }
+    // A command shown without output claims to succeed; `exit=N` is the code of those
+    // shown with their output.
     let want = match (d.exit, shown.output.is_empty()) {
-        (Some(code), _) if checked => Some(code),
-        (None, true) => Some(0),
+        (_, true) => Some(0),
+        (Some(code), false) if checked => Some(code),
         _ => None,
     };
     match want {
