@@ -197,7 +197,7 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         _ => format!(" (shard {})", prepared.shard),
     };
     tracing::info!(
-        "zimfleet run: {bots} bot(s), {accounts} account(s){shard}; SIGINT or SIGTERM to stop, SIGHUP to reload"
+        "zimfleet run: {bots} bot(s), {accounts} account(s){shard}; SIGINT or SIGTERM to stop"
     );
 
     let rereader = Rereader::new(&prepared, matches!(backend, Backend::Embedded(_)));
