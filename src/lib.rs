@@ -21,7 +21,9 @@
 //!   actix-web workers, shared state in sharded maps (hub), timer heap, admin and faults.
 //! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, shards, signals, hot reload
 //!   (the pure plan, the re-reading, applying it to the running set), shutdown.
-//! - `admin/`: the runner's HTTP face: health, accounts, Prometheus metrics, event stream.
+//! - `admin/`: the runner's HTTP face: the web console (page, board and charts kept from the
+//!   event stream, message feed), the JSON API to act as an account, bearer token and
+//!   tickets, health, accounts, Prometheus metrics, event stream.
 //! - `loadtest/`: plan, pre-flight, driver on top of the fleet, load bot, HDR histograms,
 //!   progress, reports with exact merge, shards.
 //! - `web/`: assets shared by every page zimfleet serves: uPlot and the chart helpers.

@@ -1,5 +1,5 @@
 //! The JSON API: act as one of the fleet's accounts (docs/admin-api.md). Each call goes to
-//! the account's [`AccountHandle`](crate::client::AccountHandle) and answers what it
+//! the account's `AccountHandle` and answers what it
 //! answered: a value, or the ZIM error code with HTTP 409 (`{"code":N,"code_name":..,
 //! "error":..}`). An unknown account is 404; a bad body is 400.
 //!
@@ -65,15 +65,13 @@ pub struct MessageBody {
     pub text: String,
 }
 
-/// The account, or the 404 answer.
-// The error is the answer itself, built once per call and returned at once.
-#[allow(clippy::result_large_err)]
-fn account(shared: &Shared, user_id: &str) -> Result<AccountHandle, HttpResponse> {
+/// The account, or the 404 answer (boxed: an answer is large).
+fn account(shared: &Shared, user_id: &str) -> Result<AccountHandle, Box<HttpResponse>> {
     shared
         .state
         .fleet
         .account(user_id)
-        .ok_or_else(|| error(404, &format!("no account {user_id:?} in this fleet")))
+        .ok_or_else(|| Box::new(error(404, &format!("no account {user_id:?} in this fleet"))))
 }
 
 /// A ZIM error answer: 409 with its code.
@@ -99,7 +97,7 @@ fn done(result: Result<(), ZimError>) -> HttpResponse {
 async fn state(shared: web::Data<Shared>, path: web::Path<String>) -> HttpResponse {
     let handle = match account(&shared, &path) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     answer(handle.state().await.map(|s| AccountView::from(&s)))
 }
@@ -110,7 +108,7 @@ async fn logout(shared: web::Data<Shared>, path: web::Path<String>) -> HttpRespo
             tracing::info!(account = %path, "admin: log out");
             done(handle.logout().await)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -121,7 +119,7 @@ async fn drop_link(shared: web::Data<Shared>, path: web::Path<String>) -> HttpRe
             handle.chaos_drop();
             HttpResponse::Ok().json(serde_json::json!({ "ok": true }))
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -137,7 +135,7 @@ async fn room_message(
                 .send_room_message(&room, MessageType::Text, body.into_inner().text)
                 .await,
         ),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -153,7 +151,7 @@ async fn peer_message(
                 .send_peer_message(&to, MessageType::Text, body.into_inner().text)
                 .await,
         ),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -161,7 +159,7 @@ async fn enter(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> 
     let (user, room) = path.into_inner();
     match account(&shared, &user) {
         Ok(handle) => answer(handle.enter_room(RoomSpec::new(room)).await),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -169,7 +167,7 @@ async fn leave(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> 
     let (user, room) = path.into_inner();
     match account(&shared, &user) {
         Ok(handle) => done(handle.leave_room(&room).await),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -182,7 +180,7 @@ async fn members(shared: web::Data<Shared>, path: web::Path<(String, String)>) -
                 .await
                 .map(|members| serde_json::json!({ "room_id": room, "members": members })),
         ),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

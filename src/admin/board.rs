@@ -159,13 +159,14 @@ impl From<&AccountStatus> for AccountView {
     }
 }
 
-/// Why an account ended, from the event that ended it.
+/// Why an account ended, from the event that ended it, until the account's own record (the
+/// client's words, see [`Board::set_ended`]) replaces it.
 fn ended_by(state: ConnectionState, event: ConnectionEvent) -> Option<String> {
     if state != ConnectionState::Disconnected {
         return None;
     }
     Some(match event {
-        ConnectionEvent::Success => "logged out".to_string(),
+        ConnectionEvent::Success => "logout".to_string(),
         other => format!("{}({})", other.name(), other.as_i32()),
     })
 }
@@ -216,6 +217,25 @@ impl Board {
             }
             _ => {}
         }
+    }
+
+    /// Records why an account ended, as the account itself says.
+    pub fn set_ended(&mut self, user_id: &str, ended: Option<String>) {
+        if let Some(row) = self.rows.get_mut(user_id) {
+            if row.state == ConnectionState::Disconnected && ended.is_some() {
+                row.ended = ended;
+            }
+        }
+    }
+
+    /// Whether every account is Connected and in every room it keeps (accounts that ended
+    /// count too: a fleet with an ended account is not ready).
+    pub fn ready(&self) -> bool {
+        !self.rows.is_empty()
+            && self.rows.values().all(|row| {
+                row.state == ConnectionState::Connected
+                    && row.rooms.iter().all(|r| r.state == RoomState::Connected)
+            })
     }
 
     /// Replaces the board with the fleet's own view (after lost events).
@@ -359,17 +379,19 @@ mod tests {
         }
     }
 
-    /// Row by row: the event, then the account's (state, last event, since, ended).
+    /// An account's (state, last event, since, ended).
+    type Seen<'a> = (i32, i32, u64, Option<&'a str>);
+
+    /// Row by row: the event, then what the account shows.
     #[test]
     fn each_event_moves_its_account() {
-        type Row<'a> = (Event, (i32, i32, u64, Option<&'a str>));
-        let rows: &[Row] = &[
+        let rows: &[(Event, Seen)] = &[
             (conn(1, "a", 1, 0), (1, 0, 1, None)),
             (conn(2, "a", 2, 0), (2, 0, 2, None)),
             (conn(3, "a", 3, 3), (3, 3, 3, None)),
             (conn(4, "a", 2, 0), (2, 0, 4, None)),
             (conn(5, "a", 0, 4), (0, 4, 5, Some("KickedOut(4)"))),
-            (conn(6, "b", 0, 0), (0, 0, 6, Some("logged out"))),
+            (conn(6, "b", 0, 0), (0, 0, 6, Some("logout"))),
         ];
         let mut board = Board::default();
         for (event, (state, last, since, ended)) in rows {
@@ -415,6 +437,13 @@ mod tests {
                 reconnecting: 1
             }
         );
+        assert!(!board.ready(), "c is reconnecting, b's room is connecting");
+        board.apply(&conn(5, "c", 2, 0));
+        board.apply(&room(5, "b", "lobby", 2, 0));
+        assert!(board.ready());
+        board.apply(&room(6, "b", "lobby", 1, 1));
+        assert!(!board.ready());
+        board.apply(&room(7, "b", "lobby", 1, 6));
         assert_eq!(
             board.rooms(),
             vec![("echo".into(), 1, 1), ("lobby".into(), 1, 2)]

@@ -1,8 +1,11 @@
 //! The web console (docs/console.md): one page at `/`, its script and style embedded at build
 //! time (console/*), the charts from [`crate::web`]; and the reads it polls:
 //!
+//! - `GET /ready`: 200 `{"ready":true}` once every account is Connected and in every room
+//!   it keeps, else 503 `{"ready":false}` (a readiness probe, and a gate for scripts).
 //! - `GET /api/summary?since=S`: counts by state, the chart samples after unix second `S`,
-//!   events lost to lag, whether the face asks for a token.
+//!   events lost to lag (by the /events streams and by the face's own board), whether the
+//!   face asks for a token.
 //! - `GET /api/accounts?state=N&q=TEXT&offset=N&limit=N`: one page of the accounts table.
 //! - `GET /api/rooms`: every room the fleet keeps.
 //! - `GET /api/rooms/{room}`: the fleet's accounts in it and its recent messages.
@@ -36,7 +39,8 @@ pub fn page_html() -> String {
 
 /// Registers the console's reads.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/summary").route(web::get().to(summary)))
+    cfg.service(web::resource("/ready").route(web::get().to(ready)))
+        .service(web::resource("/api/summary").route(web::get().to(summary)))
         .service(web::resource("/api/accounts").route(web::get().to(accounts)))
         .service(web::resource("/api/rooms").route(web::get().to(rooms)))
         .service(web::resource("/api/rooms/{room}").route(web::get().to(room)))
@@ -48,6 +52,16 @@ pub(super) async fn page() -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(page_html())
+}
+
+async fn ready(shared: web::Data<Shared>) -> HttpResponse {
+    let ready = lock(&shared.board).ready();
+    let body = serde_json::json!({ "ready": ready });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 /// The query of GET /api/summary.
@@ -64,7 +78,8 @@ async fn summary(shared: web::Data<Shared>, query: web::Query<SummaryQuery>) -> 
     HttpResponse::Ok().json(serde_json::json!({
         "counts": counts,
         "series": series,
-        "events_lost": shared.state.stream_lost.load(Ordering::Relaxed),
+        "events_lost": shared.state.stream_lost.load(Ordering::Relaxed)
+            + shared.board_lost.load(Ordering::Relaxed),
         "uptime_secs": shared.state.started.elapsed().as_secs(),
         "token": shared.guard.has_token(),
     }))

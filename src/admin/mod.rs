@@ -5,6 +5,7 @@
 //!
 //! - `GET /`: the console (one page, every asset embedded; see [`console`]).
 //! - `GET /health`: `{"status":"ok","accounts":N,"connected":N,"uptime_secs":S}`.
+//! - `GET /ready`: 200 once every account is Connected and in its rooms, else 503.
 //! - `GET /accounts`: every account's state, its rooms with their states, since when, and
 //!   why it ended; ZIM integers with their names beside them.
 //! - `GET /metrics`: Prometheus text (see [`prometheus`]).
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     stopping: watch::Receiver<bool>,
     guard: auth::Guard,
     board: Mutex<board::Board>,
+    /// Events the board lost to lag (it was rebuilt after each loss).
+    board_lost: AtomicU64,
     series: Mutex<series::Series>,
 }
 
@@ -107,6 +110,7 @@ impl AdminServer {
             stopping: stopping_rx,
             guard,
             board: Mutex::new(board::Board::default()),
+            board_lost: AtomicU64::new(0),
             series: Mutex::new(series::Series::default()),
         });
         tracker::spawn(shared.clone().into_inner());

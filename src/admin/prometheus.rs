@@ -27,8 +27,14 @@ pub struct RunnerCounts {
 /// Renders every metric.
 pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCounts) -> String {
     let mut out = String::with_capacity(8 * 1024);
-    let m = metrics;
+    state_gauges(&mut out, status);
+    link_metrics(&mut out, metrics);
+    outcome_counters(&mut out, metrics, runner);
+    out
+}
 
+/// Accounts and rooms by ZIM state.
+fn state_gauges(out: &mut String, status: &[AccountStatus]) {
     let mut accounts = [0u64; 4];
     let mut rooms = [0u64; 3];
     for account in status {
@@ -42,7 +48,7 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         }
     }
     family(
-        &mut out,
+        out,
         "zimfleet_accounts",
         "gauge",
         "Accounts by ZIM connection state.",
@@ -52,14 +58,14 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         .enumerate()
     {
         sample(
-            &mut out,
+            out,
             "zimfleet_accounts",
             &[("state", name)],
             accounts[n] as f64,
         );
     }
     family(
-        &mut out,
+        out,
         "zimfleet_rooms",
         "gauge",
         "Rooms kept by the accounts, by ZIM room state.",
@@ -68,16 +74,14 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         .iter()
         .enumerate()
     {
-        sample(
-            &mut out,
-            "zimfleet_rooms",
-            &[("state", name)],
-            rooms[n] as f64,
-        );
+        sample(out, "zimfleet_rooms", &[("state", name)], rooms[n] as f64);
     }
+}
 
+/// Logins, reconnects, room recoveries.
+fn link_metrics(out: &mut String, m: &FleetMetrics) {
     counter(
-        &mut out,
+        out,
         "zimfleet_login_attempts_total",
         "Logins attempted: first logins and re-logins while Reconnecting.",
         &[
@@ -86,7 +90,7 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_login_successes_total",
         "Logins that succeeded: first logins and re-logins while Reconnecting.",
         &[
@@ -95,25 +99,25 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_reconnects_total",
         "Links lost: each (Reconnecting, LoginInterrupted).",
         &[("", "", m.disconnects.get())],
     );
     histogram(
-        &mut out,
+        out,
         "zimfleet_reconnect_duration_seconds",
         "Time from Reconnecting back to Connected.",
         &m.reconnect_time.snapshot(),
     );
     histogram(
-        &mut out,
+        out,
         "zimfleet_room_recovery_duration_seconds",
         "Time from a room's (Connecting, NetworkInterrupted) back to (Connected, Success).",
         &m.room_recovery_time.snapshot(),
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_room_recoveries_total",
         "Room recoveries after T2, by outcome.",
         &[
@@ -131,8 +135,12 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
             ("outcome", "gave_up", m.room_recovery_gave_up.get()),
         ],
     );
+}
+
+/// Renewals, messages, ends, panics, lost events, uptime.
+fn outcome_counters(out: &mut String, m: &FleetMetrics, runner: RunnerCounts) {
     counter(
-        &mut out,
+        out,
         "zimfleet_token_renewals_total",
         "Token renewals by outcome.",
         &[
@@ -142,7 +150,7 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_messages_total",
         "Messages sent (acknowledged by the server) and received by bots.",
         &[
@@ -151,13 +159,13 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_message_send_failures_total",
         "Sends that ended with a ZIM error.",
         &[("", "", m.messages_send_failed.get())],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_accounts_ended_total",
         "Accounts ended terminally, by reason (kickouts: kicked_out, token_expired, unregistered).",
         &[
@@ -169,13 +177,13 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_handler_panics_total",
         "Bot handler panics caught (each is logged; none is fatal).",
         &[("", "", m.handler_panics.get())],
     );
     counter(
-        &mut out,
+        out,
         "zimfleet_events_lost_total",
         "Events a slow subscriber of the runner did not get.",
         &[
@@ -184,13 +192,12 @@ pub fn render(metrics: &FleetMetrics, status: &[AccountStatus], runner: RunnerCo
         ],
     );
     family(
-        &mut out,
+        out,
         "zimfleet_uptime_seconds",
         "gauge",
         "Seconds since zimfleet run started.",
     );
-    sample(&mut out, "zimfleet_uptime_seconds", &[], runner.uptime_secs);
-    out
+    sample(out, "zimfleet_uptime_seconds", &[], runner.uptime_secs);
 }
 
 fn connection_index(state: ConnectionState) -> Option<usize> {

@@ -75,70 +75,87 @@ where
         closing: false,
     };
     futures_util::stream::unfold(state, |mut s| async move {
-        if s.closing {
+        let frame = s.next_frame().await?;
+        Some((frame, s))
+    })
+}
+
+impl<P> State<P>
+where
+    P: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin + 'static,
+{
+    /// The next frame to send; `None` ends the stream.
+    async fn next_frame(&mut self) -> Option<Result<Bytes, actix_web::Error>> {
+        if self.closing {
             return None;
         }
         loop {
-            if s.draining {
-                let step = match s.events.try_recv() {
+            if self.draining {
+                let step = match self.events.try_recv() {
                     Ok(event) => event_message(&event),
-                    Err(TryRecvError::Lagged(n)) => s.lagged(n),
+                    Err(TryRecvError::Lagged(n)) => self.lagged(n),
                     Err(TryRecvError::Empty | TryRecvError::Closed) => {
-                        s.closing = true;
+                        self.closing = true;
                         Step::Send(going_away())
                     }
                 };
-                match s.encode(step) {
-                    Some(frame) => return Some((frame, s)),
+                match self.encode(step) {
+                    Some(frame) => return Some(frame),
                     None => continue,
                 }
             }
             // Frames left over from an earlier chunk come first.
-            if !s.incoming.is_empty() {
-                let step = s.client_frames();
-                if let Some(frame) = s.encode(step) {
-                    return Some((frame, s));
+            if !self.incoming.is_empty() {
+                let step = self.client_frames();
+                if let Some(frame) = self.encode(step) {
+                    return Some(frame);
                 }
             }
-            let step = tokio::select! {
-                event = s.events.recv() => match event {
-                    Ok(event) => event_message(&event),
-                    Err(RecvError::Lagged(n)) => s.lagged(n),
-                    Err(RecvError::Closed) => {
-                        s.closing = true;
-                        Step::Send(going_away())
-                    }
-                },
-                line = next_line(&mut s.messages) => match line {
-                    Ok(line) => Step::Send(Message::Text(line.as_ref().into())),
-                    Err(RecvError::Lagged(n)) => s.lagged(n),
-                    Err(RecvError::Closed) => {
-                        s.messages = None;
-                        Step::Nothing
-                    }
-                },
-                changed = s.stopping.changed() => {
-                    s.draining = changed.is_err() || *s.stopping.borrow();
-                    Step::Nothing
-                }
-                chunk = s.payload.next() => match chunk {
-                    Some(Ok(bytes)) => {
-                        s.incoming.extend_from_slice(&bytes);
-                        s.client_frames()
-                    }
-                    // The client went away: nothing more to send.
-                    Some(Err(_)) | None => Step::End,
-                },
-                _ = s.ping.tick() => Step::Send(Message::Ping(Bytes::new())),
-            };
+            let step = self.wait().await;
             if let Step::End = step {
                 return None;
             }
-            if let Some(frame) = s.encode(step) {
-                return Some((frame, s));
+            if let Some(frame) = self.encode(step) {
+                return Some(frame);
             }
         }
-    })
+    }
+
+    /// Waits for the next thing to do: an event, a message line, a stop, a client frame or
+    /// the ping.
+    async fn wait(&mut self) -> Step {
+        tokio::select! {
+            event = self.events.recv() => match event {
+                Ok(event) => event_message(&event),
+                Err(RecvError::Lagged(n)) => self.lagged(n),
+                Err(RecvError::Closed) => {
+                    self.closing = true;
+                    Step::Send(going_away())
+                }
+            },
+            line = next_line(&mut self.messages) => match line {
+                Ok(line) => Step::Send(Message::Text(line.as_ref().into())),
+                Err(RecvError::Lagged(n)) => self.lagged(n),
+                Err(RecvError::Closed) => {
+                    self.messages = None;
+                    Step::Nothing
+                }
+            },
+            changed = self.stopping.changed() => {
+                self.draining = changed.is_err() || *self.stopping.borrow();
+                Step::Nothing
+            }
+            chunk = self.payload.next() => match chunk {
+                Some(Ok(bytes)) => {
+                    self.incoming.extend_from_slice(&bytes);
+                    self.client_frames()
+                }
+                // The client went away: nothing more to send.
+                Some(Err(_)) | None => Step::End,
+            },
+            _ = self.ping.tick() => Step::Send(Message::Ping(Bytes::new())),
+        }
+    }
 }
 
 /// The next message line; never, when the client did not ask for them.

@@ -41,10 +41,14 @@ pub struct Run {
 
 impl Run {
     /// Starts `zimfleet run --bots DIR --events FILE` with the admin face on `listen` and
-    /// `env`, and waits for its admin face.
+    /// `env`, and waits for its admin face. DIR holds `bots`; none = the shipped bots/.
     pub fn start(name: &str, bots: &[(&str, &str)], listen: &str, env: &[(&str, &str)]) -> Run {
         let dir = temp_dir(name);
-        let bots_dir = dir.join("bots");
+        let bots_dir = if bots.is_empty() {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bots")
+        } else {
+            dir.join("bots")
+        };
         std::fs::create_dir_all(&bots_dir).unwrap();
         for (file, text) in bots {
             std::fs::write(bots_dir.join(file), text).unwrap();

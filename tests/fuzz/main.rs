@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Make)] = &[
     ("bot_files", targets::bot_files),
     ("config_files", targets::config_files),
     ("server_ws", network::server_ws),
+    ("server_ws_bytes", network::server_ws_bytes),
     ("server_admin", network::server_admin),
 ];
 

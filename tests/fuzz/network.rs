@@ -166,3 +166,133 @@ pub fn server_admin() -> Target {
         }),
     }
 }
+
+/// The WebSocket upgrade request, sent over a raw TCP socket.
+const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// One client frame: FIN and opcode, mask bit, the three length encodings, masked payload.
+fn frame(fin: bool, opcode: u8, masked: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | (opcode & 0x0f)];
+    let m = u8::from(masked) << 7;
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=65535 => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// A run of frames whose header bits and payloads are chosen by the input.
+fn frames(u: &mut arbitrary::Unstructured<'_>, dict: &[&'static [u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let n = u.int_in_range(1..=4u8).unwrap_or(1);
+    for _ in 0..n {
+        let opcode = match u.int_in_range(0..=7u8).unwrap_or(0) {
+            0..=2 => 1,
+            3 => 0,
+            4 => 2,
+            5 => 8,
+            6 => 9,
+            _ => u.int_in_range(0..=15u8).unwrap_or(3),
+        };
+        let payload = if u.ratio(1, 2).unwrap_or(false) {
+            inputs::json(u, dict)
+        } else {
+            u.arbitrary::<Vec<u8>>().unwrap_or_default()
+        };
+        let fin = u.ratio(4, 5).unwrap_or(true);
+        let masked = u.ratio(9, 10).unwrap_or(true);
+        let mask: [u8; 4] = u.arbitrary().unwrap_or([1, 2, 3, 4]);
+        out.extend(frame(fin, opcode, masked, &payload, mask));
+    }
+    out
+}
+
+/// Upgrades a raw TCP socket, writes `input`, ends the write side and reads to the end.
+async fn raw_exchange(addr: std::net::SocketAddr, input: &[u8]) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(mut socket) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    if socket.write_all(UPGRADE).await.is_err() {
+        return;
+    }
+    let mut head = [0u8; 512];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut head).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&head[..n]),
+        }
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+    let _ = socket.write_all(input).await;
+    let _ = socket.shutdown().await;
+    let mut sink = [0u8; 4096];
+    while let Ok(n) = socket.read(&mut sink).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Raw WebSocket bytes to the real server's own frame reader (docs/protocol.md's limits and
+/// close codes): upgrade over a raw TCP socket, write the input, end the write side, read to
+/// the end. Every 256 inputs a fresh login must still succeed.
+pub fn server_ws_bytes() -> Target {
+    let sys = actix_rt::System::new();
+    let server = start_server(&sys);
+    let addr = server.local_addr();
+    let url = server.ws_url();
+    let admin = server.admin();
+    let login_frame = br#"{"id":1,"op":"login","user_id":"fuzz","token":"04AAAA","device_id":"d"}"#;
+    let seeds = vec![
+        frame(true, 1, true, login_frame, [7, 7, 7, 7]),
+        frame(true, 9, true, b"ping", [1, 2, 3, 4]),
+        frame(true, 8, true, &[0x03, 0xe8], [9, 9, 9, 9]),
+        [
+            frame(false, 1, true, b"{\"id\":", [1, 1, 1, 1]),
+            frame(true, 0, true, b"1}", [2, 2, 2, 2]),
+        ]
+        .concat(),
+        frame(true, 1, false, b"{}", [0; 4]),
+        frame(true, 2, true, &[0xff; 32], [5, 6, 7, 8]),
+    ];
+    let mut count = 0u64;
+    Target {
+        name: "server_ws_bytes",
+        seeds,
+        dictionary: PROTOCOL_WORDS.to_vec(),
+        generate: frames,
+        run: Box::new(move |input| {
+            let _keep = &server;
+            count += 1;
+            // The server's timers run on this System: drive it while the bytes go through.
+            sys.block_on(async {
+                if count.is_multiple_of(256) {
+                    let fresh = login(&url, &admin).await;
+                    assert!(
+                        fresh.is_some(),
+                        "server refuses a fresh login after raw frames"
+                    );
+                }
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), raw_exchange(addr, input)).await;
+            });
+        }),
+    }
+}

@@ -223,7 +223,7 @@
       row.state = ev.state;
       row.last_event = ev.event;
       row.since_ms = ev.ts_ms;
-      row.ended = ev.state === 0 ? (ev.event === 0 ? "logged out" :
+      row.ended = ev.state === 0 ? (ev.event === 0 ? "logout" :
         name(CONN_EVENTS, ev.event)) : null;
     } else if (ev.kind === "room") {
       var room = row.rooms.filter(function (r) { return r.room_id === ev.room_id; })[0];
@@ -303,7 +303,7 @@
         select.value = S.room;
         openRoom();
       }
-      else if (S.room) loadMembers();
+      else if (S.room) openRoom();
     }).catch(function () {});
   }
 

@@ -196,7 +196,7 @@ impl Webhook {
         if let Pushed::DroppedOldest(old) = feed.queue.push(event) {
             self.delivery.counters.add(Count::DroppedQueueFull);
             feed.dropped += 1;
-            if feed.dropped == 1 || feed.dropped % 1000 == 0 {
+            if feed.dropped == 1 || feed.dropped.is_multiple_of(1000) {
                 tracing::warn!(account = %old.account, dropped = feed.dropped, "webhook: the endpoint is behind; queue full ({}), oldest events dropped", self.queue);
             }
         }
