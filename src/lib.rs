@@ -15,11 +15,14 @@
 //!   tokens, connection machine; supervises its rooms), room/ (one supervised actor per room:
 //!   room machine, restart budget, message feed), transport (awc upgrade, lean WebSocket),
 //!   token renewal service, events, metrics.
-//! - `bot/`: the `Bot` trait, the handle a bot acts through, the built-in behaviours.
+//! - `bot/`: the `Bot` trait, the registry of built-in behaviours, the helpers they share
+//!   (settings, pacer, ticker), the behaviours, and `webhook/` (bots in any language: events
+//!   posted as JSON, actions from the answer).
 //! - `server/`: the reference backend: settings, one task per WebSocket session on the
 //!   workers with its own lean WebSocket transport after the upgrade, shared state in sharded
 //!   maps (`hub/`), timer heap, admin and faults.
-//! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, signals, shutdown.
+//! - `runner/`: `zimfleet run`: bots from bots/*.toml on a fleet, shards, signals, hot reload
+//!   (the pure plan, the re-reading, applying it to the running set), shutdown.
 //! - `admin/`: the runner's HTTP face: the web console (page, board and charts kept from the
 //!   event stream, message feed), the JSON API to act as an account, bearer token and
 //!   tickets, health, accounts, Prometheus metrics, event stream.

@@ -133,6 +133,39 @@ fn a_bad_duration_is_refused_with_its_key() {
 }
 
 #[test]
+fn impossible_timings_are_refused_naming_both_keys() {
+    let dir = temp_dir("timings");
+    let file = dir.join("my.toml");
+    std::fs::write(
+        &file,
+        "[timings]\nrenew_ahead = \"2s\"\nexpire_margin = \"5s\"\n",
+    )
+    .unwrap();
+    let stderr = refused(zimfleet(&dir).arg("--config").arg(&file));
+    assert_eq!(
+        stderr,
+        format!(
+            "zimfleet run: config/default.toml < {}: timings.renew_ahead (2s) must be longer than timings.expire_margin (5s): the account would disconnect (TokenExpired) before it renews\n",
+            file.display()
+        )
+    );
+    let stderr = refused(
+        zimfleet(&dir)
+            .env("ZIMFLEET__EMBEDDED__TOKEN_LIFETIME", "1m")
+            .env("ZIMFLEET__TIMINGS__RENEW_AHEAD", "90s"),
+    );
+    assert_eq!(
+        stderr,
+        "zimfleet run: config/default.toml < environment (ZIMFLEET__EMBEDDED__TOKEN_LIFETIME, ZIMFLEET__TIMINGS__RENEW_AHEAD): embedded.token_lifetime (1m) must be longer than timings.renew_ahead (1m 30s): every token would be due for renewal as soon as it is issued\n"
+    );
+    let stderr = refused(zimfleet(&dir).env("ZIMFLEET__RETRY__GIVE_UP_AFTER", "1s"));
+    assert_eq!(
+        stderr,
+        "zimfleet run: config/default.toml < environment (ZIMFLEET__RETRY__GIVE_UP_AFTER): retry.give_up_after (1s) must be 0s (never) or at least retry.first_max (2s): an account could give up before its first retry\n"
+    );
+}
+
+#[test]
 fn a_public_admin_address_is_refused() {
     let dir = temp_dir("admin-public");
     let stderr = refused(zimfleet(&dir).env("ZIMFLEET__ADMIN__LISTEN", "10.1.2.3:7480"));
@@ -156,7 +189,7 @@ fn an_unknown_behaviour_names_the_file_and_the_key() {
     assert_eq!(
         stderr,
         format!(
-            "zimfleet run: {}: behaviour: unknown behaviour \"parrot\" (known: idle, echo, greeter, keywords, scheduled, relay, chatter)\n",
+            "zimfleet run: {}: behaviour: unknown behaviour \"parrot\" (known: idle, echo, greeter, keywords, scheduled, relay, chatter, webhook)\n",
             bots.join("parrot.toml").display()
         )
     );

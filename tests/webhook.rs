@@ -217,7 +217,18 @@ async fn events_are_posted_in_order_with_one_schema_and_the_actions_run_in_order
     );
     ev.room("hook", "side", (2, 0)).await;
     ev.room("hook", "side", (0, 0)).await;
+    // The leave's reply (and so its count) may come just after its room event.
+    let end = Instant::now() + Duration::from_secs(5);
+    while bot.counters().get(Count::ActionDone) < 5 {
+        assert!(
+            Instant::now() < end,
+            "actions done: {}",
+            bot.counters().get(Count::ActionDone)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(bot.counters().get(Count::ActionDone), 5);
+    assert_eq!(bot.counters().get(Count::ActionFailed), 0);
 
     hook.logout().await.unwrap();
     let posted = endpoint
@@ -639,5 +650,29 @@ fn the_python_echo_bot_answers_in_the_room_through_the_webhook() {
     assert!(
         !text.contains("py-bearer-token"),
         "the bearer token never reaches a log line"
+    );
+}
+
+#[actix_rt::test]
+async fn token_warnings_are_posted_too() {
+    let env = server().await;
+    let fleet = env.fleet();
+    let endpoint = Endpoint::start(ok_empty);
+    let bot = webhook(&endpoint.url, "events = [\"token_will_expire\"]\n");
+    // A 3 s token: the fleet warns 1 s ahead (renew_ahead) and renews it.
+    let mut spec = env.spec("expiring", &[]);
+    spec.token = env.tokens(3);
+    fleet.add_account(spec, bot).unwrap();
+    let posted = endpoint
+        .wait("a token warning", Duration::from_secs(10), |p| {
+            !p.is_empty()
+        })
+        .await;
+    let warning = &posted[0].body;
+    assert_eq!(warning["kind"], "token_will_expire");
+    assert_eq!(warning["account"], "expiring");
+    assert!(
+        warning["remaining_secs"].as_u64().unwrap() <= 3,
+        "{warning}"
     );
 }

@@ -21,6 +21,7 @@ pub mod board;
 pub mod console;
 pub mod feed;
 pub mod prometheus;
+pub mod reload;
 pub mod series;
 pub mod stream;
 mod tracker;
@@ -75,6 +76,8 @@ pub struct AdminState {
     pub feed: Arc<Feed>,
     /// `admin.token`: empty = none.
     pub token: Secret,
+    /// Hot reloads (`/reload`), when the runner offers them.
+    pub reload: Option<reload::ReloadDesk>,
 }
 
 /// The running admin server.
@@ -125,6 +128,7 @@ impl AdminServer {
                 .service(web::resource("/events").route(web::get().to(events)))
                 .configure(console::routes)
                 .configure(api::routes)
+                .configure(reload::routes)
                 .default_service(web::to(not_found))
         })
         .workers(1)

@@ -53,12 +53,14 @@ impl CheckSettings for ChatterSettings {
     }
 }
 
+/// The `chatter` behaviour.
 pub struct Chatter {
     settings: Arc<ChatterSettings>,
     ticker: RoomTicker,
 }
 
 impl Chatter {
+    /// The behaviour with these settings.
     pub fn new(settings: ChatterSettings) -> Self {
         Self {
             settings: Arc::new(settings),

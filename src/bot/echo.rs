@@ -42,12 +42,14 @@ impl CheckSettings for EchoSettings {
     }
 }
 
+/// The `echo` behaviour.
 pub struct Echo {
     settings: EchoSettings,
     pacer: Pacer,
 }
 
 impl Echo {
+    /// The behaviour with these settings.
     pub fn new(settings: EchoSettings) -> Self {
         Self {
             settings,

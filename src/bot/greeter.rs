@@ -39,12 +39,14 @@ impl CheckSettings for GreeterSettings {
     }
 }
 
+/// The `greeter` behaviour.
 pub struct Greeter {
     settings: GreeterSettings,
     pacer: Pacer,
 }
 
 impl Greeter {
+    /// The behaviour with these settings.
     pub fn new(settings: GreeterSettings) -> Self {
         Self {
             settings,

@@ -37,6 +37,7 @@ impl CheckSettings for KeywordsSettings {
     }
 }
 
+/// The `keywords` behaviour.
 pub struct Keywords {
     /// (keyword as matched, reply), longest keyword first.
     replies: Vec<(String, String)>,
@@ -46,6 +47,7 @@ pub struct Keywords {
 }
 
 impl Keywords {
+    /// The behaviour with these settings.
     pub fn new(settings: KeywordsSettings) -> Self {
         let case_sensitive = settings.case_sensitive;
         let mut replies: Vec<(String, String)> = settings

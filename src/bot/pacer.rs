@@ -12,9 +12,11 @@ use crate::client::AccountHandle;
 pub struct Quiet(Arc<std::sync::atomic::AtomicBool>);
 
 impl Quiet {
+    /// From now on the bots stop posting.
     pub fn turn_on(&self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    /// Whether the bots stopped posting.
     pub fn is_on(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -44,12 +44,14 @@ impl CheckSettings for RelaySettings {
     }
 }
 
+/// The `relay` behaviour.
 pub struct Relay {
     settings: RelaySettings,
     pacer: Pacer,
 }
 
 impl Relay {
+    /// The behaviour with these settings.
     pub fn new(settings: RelaySettings) -> Self {
         Self {
             settings,

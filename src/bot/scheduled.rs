@@ -47,12 +47,14 @@ impl CheckSettings for ScheduledSettings {
     }
 }
 
+/// The `scheduled` behaviour.
 pub struct Scheduled {
     settings: Arc<ScheduledSettings>,
     ticker: RoomTicker,
 }
 
 impl Scheduled {
+    /// The behaviour with these settings.
     pub fn new(settings: ScheduledSettings) -> Self {
         Self {
             settings: Arc::new(settings),

@@ -42,10 +42,17 @@ pub enum BotsError {
         looked_in(.0)
     )]
     MissingDir(PathBuf),
+    /// The directory holds no `*.toml`.
     #[error("bots directory {0} holds no bot file (*.toml)")]
     Empty(PathBuf),
+    /// A file was refused; `detail` names the key.
     #[error("{file}: {detail}")]
-    Invalid { file: PathBuf, detail: String },
+    Invalid {
+        /// The bot file.
+        file: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// Where an account's token comes from, as written in a bot file.
@@ -57,14 +64,19 @@ pub enum TokenSource {
     /// A fixed token, written here (`token`) or read from an environment variable
     /// (`token_env`).
     Static {
+        /// The token itself.
         token: Option<Secret>,
+        /// An environment variable holding it.
         token_env: Option<String>,
     },
     /// Token04 generated from the app id and the server secret, read from an environment
     /// variable (`secret_env`) or a file (`secret_file`, relative to the bot file).
     Generated {
+        /// The backend's app id.
         app_id: u32,
+        /// An environment variable holding the 32-character server secret.
         secret_env: Option<String>,
+        /// A file holding it.
         secret_file: Option<PathBuf>,
         /// Lifetime of each token, e.g. "1h" (default 1h).
         lifetime: Option<String>,
@@ -72,23 +84,34 @@ pub enum TokenSource {
     /// An HTTP endpoint that answers a token for a user id, with an optional bearer token
     /// read from an environment variable.
     Http {
+        /// The endpoint: `POST {"user_id"}` -> `{"token","expire_at"}`.
         url: String,
+        /// An environment variable holding the bearer token.
         bearer_env: Option<String>,
     },
 }
 
 /// A token source with its secrets read: what the runner builds a provider from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TokenPlan {
+    /// Minted with the embedded server's secret.
     Embedded,
+    /// This token.
     Static(Secret),
+    /// Token04 minted here.
     Generated {
+        /// The backend's app id.
         app_id: u32,
+        /// The server secret.
         secret: Secret,
+        /// Lifetime of each token.
         lifetime: Duration,
     },
+    /// Asked from an endpoint.
     Http {
+        /// The endpoint.
         url: String,
+        /// Its bearer token.
         bearer: Option<Secret>,
     },
 }
@@ -163,22 +186,34 @@ impl Default for RecoveryEntry {
 }
 
 /// One account of a bot, ready to add to the fleet.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountDef {
+    /// The user id.
     pub user_id: String,
+    /// The display name (default: the user id).
     pub user_name: String,
+    /// The device id (default: derived from the user id).
     pub device_id: Option<String>,
+    /// Where its tokens come from.
     pub token: TokenPlan,
 }
 
 /// One bot: its accounts share the behaviour and the rooms.
+#[derive(Clone)]
 pub struct BotDef {
     /// The file stem: `bots/greeter.toml` -> `greeter`.
     pub name: String,
+    /// The file it was read from.
     pub file: PathBuf,
+    /// The behaviour's name.
     pub behaviour: String,
+    /// The `[settings]` table as written (a reload compares it).
+    pub settings: toml::Table,
+    /// The behaviour, built from the settings.
     pub bot: Arc<dyn Bot>,
+    /// Its accounts.
     pub accounts: Vec<AccountDef>,
+    /// The rooms every account of it keeps.
     pub rooms: Vec<RoomSpec>,
 }
 
@@ -192,13 +227,31 @@ fn looked_in(dir: &Path) -> String {
 
 /// Reads every `*.toml` of `dir` (in name order; files with `enabled = false` are skipped).
 /// `embedded` says whether the embedded backend runs (the `embedded` token source needs it).
-/// `env` looks up environment variables (tests pass a map).
+/// `env` looks up environment variables (tests pass a map). The first refusal ends it.
 pub fn load_dir(
     dir: &Path,
     embedded: bool,
     env: &dyn Fn(&str) -> Option<String>,
     quiet: &pacer::Quiet,
 ) -> Result<Vec<BotDef>, BotsError> {
+    let mut bots = Vec::new();
+    for loaded in load_each(dir, embedded, env, quiet)? {
+        if let Some(bot) = loaded? {
+            bots.push(bot);
+        }
+    }
+    Ok(bots)
+}
+
+/// Reads every `*.toml` of `dir` like [`load_dir`], but each file on its own: one result
+/// per file, in name order (a hot reload applies the good ones). A user id already used by
+/// an earlier file refuses the later file.
+pub fn load_each(
+    dir: &Path,
+    embedded: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    quiet: &pacer::Quiet,
+) -> Result<Vec<Result<Option<BotDef>, BotsError>>, BotsError> {
     if !dir.is_dir() {
         return Err(BotsError::MissingDir(dir.to_path_buf()));
     }
@@ -215,30 +268,42 @@ pub fn load_dir(
     if files.is_empty() {
         return Err(BotsError::Empty(dir.to_path_buf()));
     }
-    let mut bots = Vec::new();
     let mut owners: HashMap<String, PathBuf> = HashMap::new();
+    let mut loaded = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e.to_string()))?;
-        let Some(bot) =
-            parse_file(&file, &text, embedded, env, quiet).map_err(|d| invalid(&file, d))?
-        else {
-            continue;
-        };
-        for account in &bot.accounts {
-            if let Some(other) = owners.insert(account.user_id.clone(), file.clone()) {
-                return Err(invalid(
+        let bot = std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| parse_file(&file, &text, embedded, env, quiet))
+            .map_err(|d| invalid(&file, d));
+        let bot = bot.and_then(
+            |bot| match bot.as_ref().and_then(|b| first_taken(b, &owners)) {
+                Some((user_id, other)) => Err(invalid(
                     &file,
                     format!(
-                        "accounts: user_id {:?} is already used by {}",
-                        account.user_id,
+                        "accounts: user_id {user_id:?} is already used by {}",
                         other.display()
                     ),
-                ));
+                )),
+                None => Ok(bot),
+            },
+        );
+        if let Ok(Some(bot)) = &bot {
+            for account in &bot.accounts {
+                owners.insert(account.user_id.clone(), file.clone());
             }
         }
-        bots.push(bot);
+        loaded.push(bot);
     }
-    Ok(bots)
+    Ok(loaded)
+}
+
+/// The first account of `bot` that `owners` already lists, with its owner.
+fn first_taken(bot: &BotDef, owners: &HashMap<String, PathBuf>) -> Option<(String, PathBuf)> {
+    bot.accounts.iter().find_map(|a| {
+        owners
+            .get(&a.user_id)
+            .map(|other| (a.user_id.clone(), other.clone()))
+    })
 }
 
 /// Parses one bot file; `Ok(None)` when it is disabled.
@@ -288,8 +353,41 @@ pub fn parse_file(
             token,
         });
     }
+    let rooms = parse_rooms(raw.rooms)?;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Some(BotDef {
+        name,
+        file: file.to_path_buf(),
+        behaviour: raw.behaviour,
+        settings: raw.settings,
+        bot,
+        accounts,
+        rooms,
+    }))
+}
+
+/// The accounts of `shard` only; a bot left with no account is left out.
+pub fn select_shard(bots: Vec<BotDef>, shard: Shard) -> Vec<BotDef> {
+    if shard.count <= 1 {
+        return bots;
+    }
+    let mut kept = Vec::new();
+    for mut bot in bots {
+        bot.accounts.retain(|a| shard.owns(&a.user_id));
+        if !bot.accounts.is_empty() {
+            kept.push(bot);
+        }
+    }
+    kept
+}
+
+/// The `[[rooms]]` of a bot file, checked; each refusal names its key.
+fn parse_rooms(entries: Vec<RoomFileEntry>) -> Result<Vec<RoomSpec>, String> {
     let mut rooms: Vec<RoomSpec> = Vec::new();
-    for (i, r) in raw.rooms.into_iter().enumerate() {
+    for (i, r) in entries.into_iter().enumerate() {
         let key = format!("rooms[{i}]");
         if !is_valid_id(&r.room_id) {
             return Err(format!("{key}.room_id: invalid room id {:?}", r.room_id));
@@ -317,33 +415,7 @@ pub fn parse_file(
             },
         });
     }
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Some(BotDef {
-        name,
-        file: file.to_path_buf(),
-        behaviour: raw.behaviour,
-        bot,
-        accounts,
-        rooms,
-    }))
-}
-
-/// The accounts of `shard` only; a bot left with no account is left out.
-pub fn select_shard(bots: Vec<BotDef>, shard: Shard) -> Vec<BotDef> {
-    if shard.count <= 1 {
-        return bots;
-    }
-    let mut kept = Vec::new();
-    for mut bot in bots {
-        bot.accounts.retain(|a| shard.owns(&a.user_id));
-        if !bot.accounts.is_empty() {
-            kept.push(bot);
-        }
-    }
-    kept
+    Ok(rooms)
 }
 
 /// Reads the secrets a token source points at.
@@ -381,39 +453,14 @@ fn resolve_token(
         } => {
             let secret = match (secret_env, secret_file) {
                 (Some(var), None) => from_env("secret_env", &var)?,
-                (None, Some(path)) => {
-                    let path = base.join(path);
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        format!("{key}.secret_file: cannot read {}: {e}", path.display())
-                    })?;
-                    Secret::new(text.trim())
-                }
+                (None, Some(path)) => read_secret_file(&base.join(path), key)?,
                 _ => {
                     return Err(format!(
                         "{key}: a generated token needs exactly one of secret_env or secret_file"
                     ))
                 }
             };
-            if secret.expose().len() != 32 {
-                return Err(format!(
-                    "{key}: the server secret must be 32 characters, this one has {}",
-                    secret.expose().len()
-                ));
-            }
-            let lifetime = match lifetime {
-                None => Duration::from_secs(3600),
-                Some(text) => humantime::parse_duration(text.trim())
-                    .map_err(|e| format!("{key}.lifetime: invalid duration {text:?} ({e})"))?,
-            };
-            if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600)
-            {
-                return Err(format!("{key}.lifetime: must be between 1m and 24days"));
-            }
-            Ok(TokenPlan::Generated {
-                app_id,
-                secret,
-                lifetime,
-            })
+            generated(app_id, secret, lifetime, key)
         }
         TokenSource::Http { url, bearer_env } => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -427,6 +474,41 @@ fn resolve_token(
             Ok(TokenPlan::Http { url, bearer })
         }
     }
+}
+
+/// A secret file's contents, trimmed.
+fn read_secret_file(path: &Path, key: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{key}.secret_file: cannot read {}: {e}", path.display()))?;
+    Ok(Secret::new(text.trim()))
+}
+
+/// A generated token source with its secret read: the secret's length and the lifetime checked.
+fn generated(
+    app_id: u32,
+    secret: Secret,
+    lifetime: Option<String>,
+    key: &str,
+) -> Result<TokenPlan, String> {
+    if secret.expose().len() != 32 {
+        return Err(format!(
+            "{key}: the server secret must be 32 characters, this one has {}",
+            secret.expose().len()
+        ));
+    }
+    let lifetime = match lifetime {
+        None => Duration::from_secs(3600),
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|e| format!("{key}.lifetime: invalid duration {text:?} ({e})"))?,
+    };
+    if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(24 * 24 * 3600) {
+        return Err(format!("{key}.lifetime: must be between 1m and 24days"));
+    }
+    Ok(TokenPlan::Generated {
+        app_id,
+        secret,
+        lifetime,
+    })
 }
 
 /// One line for a TOML error: where it is, the line itself (which shows the key) and what

@@ -47,7 +47,9 @@ impl SeenMessages {
 
 /// A bot with its conversation logged.
 pub struct Logged {
+    /// The bot whose conversation is logged.
     pub inner: Arc<dyn Bot>,
+    /// Messages logged already (shared by every bot of the run).
     pub seen: Arc<SeenMessages>,
 }
 

@@ -16,6 +16,7 @@ const SECRET_LEN: usize = 32;
 
 /// The running in-process server.
 pub struct EmbeddedBackend {
+    /// Its WebSocket URL.
     pub ws_url: String,
     /// Mints tokens with the server's secret (one copy shared by every account).
     pub tokens: GeneratedToken,

@@ -51,7 +51,12 @@ pub enum AttemptError {
     /// No answer within the timeout.
     Timeout,
     /// The endpoint answered this status; `retry` when it may do better later (5xx, 429).
-    Status { status: u16, retry: bool },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Whether a retry may do better.
+        retry: bool,
+    },
     /// No connection, or the transfer broke.
     Transport(String),
 }
@@ -124,7 +129,9 @@ async fn attempt(delivery: &Delivery, body: Vec<u8>) -> Result<bytes::Bytes, Att
 async fn post(delivery: &Delivery, event: &WebhookEvent) -> Option<bytes::Bytes> {
     let body = serde_json::to_vec(event).unwrap_or_default();
     let mut last = AttemptError::Timeout;
+    let mut attempts = 0;
     for retry in 0..=delivery.retries {
+        attempts += 1;
         if retry > 0 {
             let delay = retry_delay(delivery, retry, &mut rand::thread_rng());
             tokio::time::sleep(delay).await;
@@ -154,8 +161,7 @@ async fn post(delivery: &Delivery, event: &WebhookEvent) -> Option<bytes::Bytes>
         account = %event.account,
         event_id = event.event_id,
         kind = event.kind.name(),
-        "webhook: event dropped, the endpoint {last} ({} attempt(s))",
-        delivery.retries + 1
+        "webhook: event dropped, the endpoint {last} ({attempts} attempt(s))"
     );
     None
 }

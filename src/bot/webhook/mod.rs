@@ -126,7 +126,8 @@ pub struct Webhook {
     events: Vec<String>,
     own_messages: bool,
     queue: usize,
-    feeds: Mutex<HashMap<String, Feed>>,
+    /// By user id; `None` once the bot was taken off the account (a reload replaced it).
+    feeds: Mutex<HashMap<String, Option<Feed>>>,
 }
 
 impl Webhook {
@@ -166,7 +167,7 @@ impl Webhook {
             return;
         }
         let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        let feed = feeds
+        let entry = feeds
             .entry(account.user_id().to_string())
             .or_insert_with(|| {
                 let queue = Arc::new(EventQueue::new(self.queue));
@@ -175,12 +176,15 @@ impl Webhook {
                     Arc::clone(&queue),
                     Arc::clone(&self.delivery),
                 ));
-                Feed {
+                Some(Feed {
                     queue,
                     next_id: 1,
                     dropped: 0,
-                }
+                })
             });
+        let Some(feed) = entry else {
+            return;
+        };
         let event = WebhookEvent {
             schema: SCHEMA_VERSION,
             event_id: feed.next_id,
@@ -198,10 +202,16 @@ impl Webhook {
         }
     }
 
-    /// The account ended: its task posts what is queued, then stops.
-    fn close(&self, account: &AccountHandle) {
+    /// The account ended (or, `detached`, the bot was taken off it): its task posts what is
+    /// queued, then stops.
+    fn close(&self, account: &AccountHandle, detached: bool) {
         let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(feed) = feeds.remove(account.user_id()) {
+        let feed = if detached {
+            feeds.insert(account.user_id().to_string(), None)
+        } else {
+            feeds.remove(account.user_id())
+        };
+        if let Some(Some(feed)) = feed {
             feed.queue.close();
         }
     }
@@ -217,7 +227,7 @@ impl Bot for Webhook {
     ) {
         self.push(account, WebhookKind::connection(state, event, ext));
         if state == ConnectionState::Disconnected {
-            self.close(account);
+            self.close(account, false);
         }
     }
 
