@@ -3,17 +3,17 @@
 //! checks that every chart has drawn data points and that every stage is marked on the time
 //! axes, and saves screenshots to target/loadtest-live.png and target/loadtest-report.png.
 
-mod webdriver_support;
 mod loadtest_support;
+mod webdriver_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use webdriver_support::{target_path, Browser};
 use loadtest_support::*;
 use serde_json::Value;
+use webdriver_support::{target_path, Browser};
 
 /// Ramp up, plateau with drops, spike, and a ramp down long enough to watch live.
 const PLAN: &str = r#"

@@ -262,7 +262,11 @@ async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
         events_stream_lost: state.stream_lost.load(Ordering::Relaxed),
         uptime_secs: state.started.elapsed().as_secs_f64(),
     };
-    let text = prometheus::render(&state.fleet.metrics(), &accounts, runner);
+    let mut text = prometheus::render(&state.fleet.metrics(), &accounts, runner);
+    // The webhook bots' delivery counters (docs/bots.md, "Webhook bots").
+    text.push_str(&crate::bot::webhook::metrics::prometheus_text(
+        crate::bot::webhook::metrics::totals(),
+    ));
     HttpResponse::Ok()
         .content_type(prometheus::CONTENT_TYPE)
         .body(text)
