@@ -1,5 +1,5 @@
 //! The message feed: what the fleet's accounts receive, which the client's event stream does
-//! not carry. A [`MessageTap`] wraps each bot; it keeps the last [`PER_ROOM`] messages of each
+//! not carry. A [`Tap`] wraps each bot; it keeps the last [`PER_ROOM`] messages of each
 //! room (each message once, however many accounts received it) and sends every message as one
 //! JSON line (`{"ts_ms":..,"account":..,"kind":"message","message":{..}}`) to the /events
 //! subscribers that asked for messages. Everything is bounded.
@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::bot::tap::Tap;
 use crate::bot::Bot;
-use crate::client::AccountHandle;
-use crate::protocol::{
-    ChatMessage, ConnectionEvent, ConnectionState, ConvType, Member, RoomEvent, RoomState,
-};
+use crate::protocol::{ChatMessage, ConvType};
 
 /// Messages kept per room.
 pub const PER_ROOM: usize = 50;
@@ -107,61 +105,10 @@ impl Feed {
 
     /// Wraps a bot so the messages its accounts receive reach this feed.
     pub fn tap(self: &Arc<Self>, inner: Arc<dyn Bot>) -> Arc<dyn Bot> {
-        Arc::new(MessageTap {
-            inner,
-            feed: Arc::clone(self),
+        let feed = Arc::clone(self);
+        Tap::wrap(inner, move |account, message| {
+            feed.record(account.user_id(), message);
         })
-    }
-}
-
-/// A bot whose received messages also go to the [`Feed`].
-pub struct MessageTap {
-    inner: Arc<dyn Bot>,
-    feed: Arc<Feed>,
-}
-
-impl Bot for MessageTap {
-    fn on_connection_state(
-        &self,
-        account: &AccountHandle,
-        state: ConnectionState,
-        event: ConnectionEvent,
-        ext: &serde_json::Value,
-    ) {
-        self.inner.on_connection_state(account, state, event, ext);
-    }
-
-    fn on_room_state(
-        &self,
-        account: &AccountHandle,
-        room_id: &str,
-        state: RoomState,
-        event: RoomEvent,
-        ext: &serde_json::Value,
-    ) {
-        self.inner
-            .on_room_state(account, room_id, state, event, ext);
-    }
-
-    fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
-        self.feed.record(account.user_id(), message);
-        self.inner.on_message(account, message);
-    }
-
-    fn on_members_joined(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
-        self.inner.on_members_joined(account, room_id, members);
-    }
-
-    fn on_members_left(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
-        self.inner.on_members_left(account, room_id, members);
-    }
-
-    fn on_token_will_expire(&self, account: &AccountHandle, remaining_secs: u64) {
-        self.inner.on_token_will_expire(account, remaining_secs);
-    }
-
-    fn on_room_gave_up(&self, account: &AccountHandle, room_id: &str, reason: &str) {
-        self.inner.on_room_gave_up(account, room_id, reason);
     }
 }
 

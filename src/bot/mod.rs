@@ -70,5 +70,6 @@ pub mod registry;
 pub mod relay;
 pub mod scheduled;
 pub mod settings;
+pub mod tap;
 pub mod ticker;
 pub mod webhook;

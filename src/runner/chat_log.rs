@@ -4,11 +4,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use crate::bot::tap::Tap;
 use crate::bot::Bot;
-use crate::client::AccountHandle;
-use crate::protocol::{
-    ChatMessage, ConnectionEvent, ConnectionState, ConvType, Member, RoomEvent, RoomState,
-};
+use crate::protocol::{ChatMessage, ConvType};
 
 /// How many recent message ids are remembered to log each message once.
 const REMEMBERED: usize = 4096;
@@ -45,71 +43,24 @@ impl SeenMessages {
     }
 }
 
-/// A bot with its conversation logged.
-pub struct Logged {
-    /// The bot whose conversation is logged.
-    pub inner: Arc<dyn Bot>,
-    /// Messages logged already (shared by every bot of the run).
-    pub seen: Arc<SeenMessages>,
-}
-
-impl Bot for Logged {
-    fn on_connection_state(
-        &self,
-        account: &AccountHandle,
-        state: ConnectionState,
-        event: ConnectionEvent,
-        ext: &serde_json::Value,
-    ) {
-        self.inner.on_connection_state(account, state, event, ext);
-    }
-
-    fn on_room_state(
-        &self,
-        account: &AccountHandle,
-        room_id: &str,
-        state: RoomState,
-        event: RoomEvent,
-        ext: &serde_json::Value,
-    ) {
-        self.inner
-            .on_room_state(account, room_id, state, event, ext);
-    }
-
-    fn on_message(&self, account: &AccountHandle, message: &ChatMessage) {
-        match message.conv_type {
-            ConvType::Room => {
-                if self.seen.first_time(message) {
-                    tracing::info!("[{}] {}: {}", message.conv_id, message.from, message.body);
-                }
-            }
-            _ => {
-                tracing::info!(
-                    "{} -> {}: {}",
-                    message.from,
-                    account.user_id(),
-                    message.body
-                );
+/// Wraps `inner` so its conversation is logged: each room message once, with the room, the
+/// sender and the text; each peer message with its receiver.
+pub fn logged(inner: Arc<dyn Bot>, seen: Arc<SeenMessages>) -> Arc<dyn Bot> {
+    Tap::wrap(inner, move |account, message| match message.conv_type {
+        ConvType::Room => {
+            if seen.first_time(message) {
+                tracing::info!("[{}] {}: {}", message.conv_id, message.from, message.body);
             }
         }
-        self.inner.on_message(account, message);
-    }
-
-    fn on_members_joined(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
-        self.inner.on_members_joined(account, room_id, members);
-    }
-
-    fn on_members_left(&self, account: &AccountHandle, room_id: &str, members: &[Member]) {
-        self.inner.on_members_left(account, room_id, members);
-    }
-
-    fn on_token_will_expire(&self, account: &AccountHandle, remaining_secs: u64) {
-        self.inner.on_token_will_expire(account, remaining_secs);
-    }
-
-    fn on_room_gave_up(&self, account: &AccountHandle, room_id: &str, reason: &str) {
-        self.inner.on_room_gave_up(account, room_id, reason);
-    }
+        _ => {
+            tracing::info!(
+                "{} -> {}: {}",
+                message.from,
+                account.user_id(),
+                message.body
+            );
+        }
+    })
 }
 
 #[cfg(test)]

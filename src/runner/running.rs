@@ -10,7 +10,7 @@ use crate::admin::reload::ReloadResult;
 use crate::bot::Bot;
 use crate::client::{AccountHandle, AccountSpec, Fleet};
 use crate::runner::bots::{BotDef, BotsError};
-use crate::runner::chat_log::{Logged, SeenMessages};
+use crate::runner::chat_log::{logged, SeenMessages};
 use crate::runner::reload::{plan, ReloadPlan};
 use crate::runner::swappable::Swappable;
 use crate::runner::{provider, RunError};
@@ -84,10 +84,7 @@ impl Running {
             Some(feed) => feed.tap(swappable),
             None => swappable,
         };
-        let handler: Arc<dyn Bot> = Arc::new(Logged {
-            inner,
-            seen: Arc::clone(&self.seen),
-        });
+        let handler = logged(inner, Arc::clone(&self.seen));
         let file = def.file.clone();
         self.files
             .insert(file.clone(), RunningFile { def, swap, handler });
