@@ -4,6 +4,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc keeps small long-lived allocations (an account's actors, its socket) apart from
+/// the large transient buffers of a ramp (WebSocket handshakes), so the memory of the
+/// transients goes back to the system instead of staying between live objects
+/// (docs/benchmarks.md, "Memory per account").
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "zimfleet",

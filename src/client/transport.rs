@@ -11,7 +11,6 @@
 //! heartbeats). Here the read buffer exists only while bytes wait to be decoded and each
 //! write encodes into a buffer sized for that frame, so an idle link holds no buffer at all.
 
-use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -183,9 +182,6 @@ pub(crate) fn tagged(reader: WsReader, generation: u32) -> impl Stream<Item = Li
             }
         }))
 }
-
-/// A write error (the read side sees the broken socket too).
-pub(crate) type WriteError = io::Error;
 
 #[cfg(test)]
 mod tests {
