@@ -3,7 +3,7 @@
 //! awc does the HTTP upgrade; its `Client` is `!Send` (Rc inside), so each arbiter thread
 //! builds its own, once, with `Connector::new().limit(0)` (the default pool limit of 100 would
 //! cap a thread at 100 sockets, since a WebSocket holds its pool slot for life) and HTTP/1.1
-//! only (WebSockets cannot tunnel over h2). A fleet's [`ClientTrust`] (public roots plus its
+//! only (WebSockets cannot tunnel over h2; the trust's ALPN says so). A fleet's [`ClientTrust`] (public roots plus its
 //! `ca_file`, docs/tls.md) picks which of the thread's clients serves it.
 //!
 //! A `wss://` connect refused for the server's certificate (unknown CA, wrong name, expired)
@@ -47,8 +47,9 @@ thread_local! {
 fn ws_client(trust: &ClientTrust) -> awc::Client {
     WS_CLIENTS.with(|clients| {
         clients.get(trust, |tls| {
+            // HTTP/1.1 only comes from the trust's ALPN: awc's `max_http_version` would
+            // rebuild the connector's TLS with the public roots alone, dropping `ca_file`.
             awc::Client::builder()
-                .max_http_version(awc::http::Version::HTTP_11)
                 // The account wraps connect in its own (shorter) deadline; this only bounds
                 // the worst case.
                 .timeout(Duration::from_secs(60))

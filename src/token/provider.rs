@@ -136,8 +136,9 @@ thread_local! {
 fn http_client(trust: &ClientTrust) -> awc::Client {
     HTTP_CLIENTS.with(|clients| {
         clients.get(trust, |tls| {
+            // HTTP/1.1 by the trust's ALPN (awc's `max_http_version` would replace the
+            // connector's TLS, and with it the `ca_file`).
             awc::Client::builder()
-                .max_http_version(awc::http::Version::HTTP_11)
                 .disable_redirects()
                 .connector(awc::Connector::new().rustls_0_23(tls))
                 .finish()
