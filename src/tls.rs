@@ -4,7 +4,7 @@
 //!   certificates of a `ca_file`, for `wss://` backends and `https://` token endpoints alike.
 //! - The reference server's certificate and key ([`server_config`]), read from PEM files.
 //! - A rejected server certificate told apart from other connect failures
-//!   ([`certificate_rejection`]), so it can be logged once with its reason.
+//!   (`certificate_rejection`), so it can be logged once with its reason.
 
 use std::cell::RefCell;
 use std::fmt;
