@@ -314,3 +314,151 @@ pub(crate) fn certificate_rejection(error: &io::Error) -> Option<String> {
     };
     Some(reason)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory with a CA-signed certificate and key for 127.0.0.1, and another key.
+    fn files(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("zimfleet-tls-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let paths = (
+            dir.join("ca.crt"),
+            dir.join("server.crt"),
+            dir.join("server.key"),
+            dir.join("other.key"),
+        );
+        std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+        std::fs::write(&paths.1, cert.pem()).unwrap();
+        std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&paths.3, other.serialize_pem()).unwrap();
+        paths
+    }
+
+    fn keyed<'a>(key: &'a str, path: &'a Path) -> KeyedFile<'a> {
+        KeyedFile { key, path }
+    }
+
+    #[test]
+    fn server_files_row_by_row() {
+        let (ca, cert, key, other) = files("server");
+        let missing = cert.with_file_name("missing.pem");
+        let ok = server_config(keyed("c", &cert), keyed("k", &key));
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let rows: [(&Path, &Path, String); 4] = [
+            (
+                &missing,
+                &key,
+                format!(
+                    "c ({}): cannot read the file: No such file or directory (os error 2)",
+                    missing.display()
+                ),
+            ),
+            (
+                &key,
+                &key,
+                format!(
+                    "c ({}): no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+                    key.display()
+                ),
+            ),
+            (
+                &cert,
+                &ca,
+                format!(
+                    "k ({}): no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file",
+                    ca.display()
+                ),
+            ),
+            (
+                &cert,
+                &other,
+                format!(
+                    "k ({}) does not match the certificate of c ({})",
+                    other.display(),
+                    cert.display()
+                ),
+            ),
+        ];
+        for (c, k, message) in rows {
+            let error = server_config(keyed("c", c), keyed("k", k)).unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn a_ca_file_adds_to_the_public_roots_and_prints_only_its_path() {
+        let (ca, _, key, _) = files("trust");
+        let trust = ClientTrust::with_ca_file("ca_file", &ca).unwrap();
+        assert_eq!(trust.ca_file(), Some(ca.as_path()));
+        assert_ne!(trust.id, ClientTrust::public_roots().id);
+        assert_eq!(
+            format!("{trust:?}"),
+            format!("ClientTrust {{ ca_file: Some({ca:?}) }}")
+        );
+        assert_eq!(ClientTrust::from_setting("ca_file", None).unwrap().id, 0);
+        let error = ClientTrust::with_ca_file("ca_file", &key).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "ca_file ({}): no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+                key.display()
+            )
+        );
+    }
+
+    #[test]
+    fn only_certificate_errors_are_told_apart() {
+        let tls = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let unknown = tls(rustls::CertificateError::UnknownIssuer.into());
+        assert_eq!(
+            certificate_rejection(&unknown).as_deref(),
+            Some(
+                "certificate issued by a CA the client does not trust (UnknownIssuer): set \
+                 ca_file to the CA that signed it"
+            )
+        );
+        let expired = tls(rustls::CertificateError::Expired.into());
+        assert_eq!(
+            certificate_rejection(&expired).as_deref(),
+            Some("certificate rejected: Expired")
+        );
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(certificate_rejection(&refused), None);
+        let alert = tls(rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(certificate_rejection(&alert), None);
+    }
+
+    #[actix_rt::test]
+    async fn a_thread_keeps_a_client_per_trust_and_at_most_a_few() {
+        let (ca, ..) = files("cache");
+        let cache = ClientCache::new();
+        let mut built = 0;
+        let public = ClientTrust::public_roots();
+        for _ in 0..3 {
+            cache.get(&public, |_| {
+                built += 1;
+                awc::Client::default()
+            });
+        }
+        assert_eq!(built, 1, "one client per trust");
+        for _ in 0..CLIENTS_PER_THREAD + 2 {
+            let trust = ClientTrust::with_ca_file("ca_file", &ca).unwrap();
+            cache.get(&trust, |_| awc::Client::default());
+        }
+        assert_eq!(cache.0.borrow().len(), CLIENTS_PER_THREAD);
+    }
+}

@@ -423,6 +423,36 @@ mod tests {
     }
 
     #[test]
+    fn tls_is_off_by_default_and_set_from_its_section() {
+        let s = ServerSettings::load_with_env(
+            None,
+            env(&[
+                ("ZIMFLEET__SERVER__TLS__CERT_FILE", "/etc/z/server.crt"),
+                ("ZIMFLEET__SERVER__TLS__KEY_FILE", "/etc/z/server.key"),
+            ]),
+        )
+        .unwrap();
+        let tls = s.tls.expect("set");
+        assert_eq!(tls.cert_file, Path::new("/etc/z/server.crt"));
+        assert_eq!(tls.key_file, Path::new("/etc/z/server.key"));
+        assert_eq!(tls.handshake_timeout(), Duration::from_secs(3));
+        let err = ServerSettings::load_with_env(
+            None,
+            env(&[
+                ("ZIMFLEET__SERVER__TLS__CERT_FILE", "a"),
+                ("ZIMFLEET__SERVER__TLS__KEY_FILE", "b"),
+                ("ZIMFLEET__SERVER__TLS__HANDSHAKE_TIMEOUT_MS", "0"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("server.tls.handshake_timeout_ms must be > 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_timeout_at_most_its_heartbeat_interval_is_refused_naming_both_keys() {
         let cases = [
             (
