@@ -347,6 +347,28 @@ async fn a_plain_client_on_the_tls_listener_gets_no_session() {
 }
 
 #[actix_rt::test]
+async fn a_connection_that_never_starts_its_handshake_is_closed_after_the_timeout() {
+    use tokio::io::AsyncReadExt as _;
+    let pki = Pki::new("handshake");
+    let mut tls = pki.server.clone();
+    tls.handshake_timeout_ms = 200;
+    let env = tls_server(&tls).await;
+    let mut silent = tokio::net::TcpStream::connect(env.server.local_addr())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+        .await
+        .expect("closed by the server within 5 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    assert_eq!(env.admin.stats().sessions, 0);
+    env.server.stop().await;
+}
+
+#[actix_rt::test]
 async fn start_refuses_a_bad_file_naming_the_key_and_the_file() {
     let pki = Pki::new("start");
     let missing = pki.dir.join("missing.key");
