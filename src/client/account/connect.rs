@@ -145,7 +145,7 @@ impl Account {
     fn open(&mut self, generation: u32, ctx: &mut Context<Self>) {
         let url = self.shared.config.backend_url.clone();
         let deadline = self.shared.config.timings.connect_timeout;
-        transport::open(url, deadline)
+        transport::open(url, deadline, &self.shared.config.trust, &self.user_id)
             .into_actor(self)
             .map(move |result, act, ctx| {
                 if generation != act.generation {
