@@ -111,6 +111,18 @@ fn small_plan_end_to_end_reports_every_figure() {
     assert_eq!(shard["shard"], serde_json::json!({"index": 0, "count": 1}));
     assert!(u(&shard["memory"]["rss_held_kib"]) > 0);
     assert_eq!(shard["memory"]["includes_server"], true);
+    // CPU per unit of work: the ramp's 30 accounts and the run's 1,200 deliveries.
+    let cpu = &shard["cpu"];
+    assert_eq!(u(&cpu["accounts_ramped"]), 30);
+    assert_eq!(u(&cpu["messages_delivered"]), 1_200);
+    assert_eq!(cpu["includes_server"], true);
+    let per_100k = cpu["per_100k_messages_secs"].as_f64().unwrap();
+    let after = cpu["after_ramp_secs"].as_f64().unwrap();
+    assert!(after > 0.0, "{cpu}");
+    assert!(
+        (per_100k - after * 100_000.0 / 1_200.0).abs() < 0.01 * per_100k.max(1.0),
+        "{cpu}"
+    );
     assert!(
         r["figures"]["logins_plus_room_entries_per_sec"]
             .as_f64()
@@ -126,6 +138,7 @@ fn small_plan_end_to_end_reports_every_figure() {
     assert!(table.contains("fully connected at end"), "{table}");
     assert!(table.contains("message end to end"), "{table}");
     assert!(table.contains("verdict: PASS"), "{table}");
+    assert!(table.contains("s per 1,000 accounts ramped"), "{table}");
 }
 
 #[test]

@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::backend::Backend;
 use super::chaos::{Action, Chaos};
+use super::cpu::{cpu_secs, CpuMarks};
 use super::hist::LatencySeries;
 use super::live::Live;
 use super::plan::Plan;
@@ -81,6 +82,7 @@ struct Times {
     rss_held_kib: u64,
     memory_sampled: u64,
     fully_at_memory: u64,
+    cpu: CpuMarks,
 }
 
 /// One run of this shard.
@@ -138,6 +140,7 @@ pub async fn run_with(plan: Plan, live: Option<Arc<Live>>) -> Result<Report, Loa
     let mut run = Run::new(plan, fleet, tokens);
     run.times.started = started;
     run.times.rss_before_kib = rss_kib();
+    run.times.cpu.ramp_start = cpu_secs();
     let reader = run.read_events();
     let progress = Progress::start(
         run.shared.clone(),
@@ -148,6 +151,7 @@ pub async fn run_with(plan: Plan, live: Option<Arc<Live>>) -> Result<Report, Loa
     );
     run.stages(&backend).await;
     run.drain().await;
+    run.times.cpu.end = cpu_secs();
     progress.stop(&run.fleet);
     let mut report = run.count().await;
 
@@ -323,6 +327,9 @@ impl Run {
         }
         self.leave_stage(base_ms + total.as_millis() as u64);
         self.times.hold_ended = now_ms();
+        if self.times.cpu.ramp_end == 0.0 {
+            self.times.cpu.ramp_end = cpu_secs(); // one stage only: all of it ramped
+        }
         if !self.schedule.settle_after_first {
             self.times.ramp_ended = self.stage_end_ms(0);
         }
@@ -377,6 +384,7 @@ impl Run {
             0 => now_ms(),
             t => t,
         };
+        self.times.cpu.ramp_end = cpu_secs();
     }
 
     fn stage_end_ms(&self, i: usize) -> u64 {
@@ -399,6 +407,9 @@ impl Run {
 
     /// Stage `i` starts (at unix ms `at`, which ends the one before).
     fn enter_stage(&mut self, i: usize, at: u64) {
+        if i == 1 && !self.schedule.settle_after_first {
+            self.times.cpu.ramp_end = cpu_secs(); // stages: the first one is the ramp
+        }
         self.leave_stage(at);
         self.shared.current.set(i);
         if let Some(s) = self.shared.stages.borrow_mut().get_mut(i) {
@@ -704,12 +715,13 @@ impl Run {
                 "accounts the fleet refused to add"
             );
         }
-        report.shards.push(self.shard_run());
+        let (ramped, delivered) = (c.logins_ok, c.messages_delivered);
+        report.shards.push(self.shard_run(ramped, delivered));
         report.finish();
         report
     }
 
-    fn shard_run(&self) -> ShardRun {
+    fn shard_run(&self, ramped: u64, delivered: u64) -> ShardRun {
         let t = &self.times;
         let plan = &self.shared.plan;
         let online = t.fully_at_memory.max(1);
@@ -729,6 +741,7 @@ impl Run {
                 includes_server: plan.embedded(),
                 sampled_ms: t.memory_sampled,
             },
+            cpu: t.cpu.figures(ramped, delivered, plan.embedded()),
             host: host_name(),
         }
     }

@@ -19,12 +19,14 @@
 //!   ([`hist`]); JSON out and exact merge; the text table ([`table`]).
 //! - [`html`]: the self-contained HTML report and the chart data; [`live`]: the live page
 //!   (`--console ADDR`).
+//! - [`cpu`]: CPU seconds per 1,000 accounts ramped and per 100,000 messages delivered.
 //! - [`cli`]: `zimfleet loadtest [flags]`, `zimfleet loadtest merge A.json B.json ...` and
 //!   `zimfleet loadtest report RUN.json --html OUT.html`.
 
 pub mod backend;
 pub mod chaos;
 pub mod cli;
+pub mod cpu;
 pub mod driver;
 pub mod hist;
 pub mod html;

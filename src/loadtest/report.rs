@@ -233,6 +233,9 @@ pub struct ShardRun {
     pub ended_ms: u64,
     /// Memory.
     pub memory: Memory,
+    /// CPU per unit of work (absent in reports of earlier versions).
+    #[serde(default)]
+    pub cpu: super::cpu::Cpu,
     /// Host.
     pub host: String,
 }
@@ -568,6 +571,7 @@ mod tests {
             hold_ended_ms: 5_000,
             ended_ms: 6_000,
             memory: Memory::default(),
+            cpu: Default::default(),
             host: "test".into(),
         });
         for &us in logins {

@@ -192,6 +192,24 @@ impl Report {
                 ),
             );
         }
+        let _ = writeln!(out, "\ncpu (user + sys of the load process)");
+        for s in &self.shards {
+            let c = &s.cpu;
+            row(
+                out,
+                &format!("shard {} ({})", s.shard, s.host),
+                format!(
+                    "{:.3} s per 1,000 accounts ramped, {:.3} s per 100,000 messages delivered{}",
+                    c.per_1000_accounts_ramped_secs,
+                    c.per_100k_messages_secs,
+                    if c.includes_server {
+                        " (server in the same process)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
         let _ = writeln!(
             out,
             "\nverdict: {}",
