@@ -119,10 +119,9 @@ fn small_plan_end_to_end_reports_every_figure() {
     let per_100k = cpu["per_100k_messages_secs"].as_f64().unwrap();
     let after = cpu["after_ramp_secs"].as_f64().unwrap();
     assert!(after > 0.0, "{cpu}");
-    assert!(
-        (per_100k - after * 100_000.0 / 1_200.0).abs() < 0.01 * per_100k.max(1.0),
-        "{cpu}"
-    );
+    // after_ramp_secs is rounded to 0.01 s in the report: 0.005 s is 0.42 s per 100,000 here
+    let expected = after * 100_000.0 / 1_200.0;
+    assert!((per_100k - expected).abs() <= 0.5, "{cpu}");
     assert!(
         r["figures"]["logins_plus_room_entries_per_sec"]
             .as_f64()
