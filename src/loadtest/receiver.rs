@@ -393,6 +393,7 @@ mod tests {
             seq: Some(seq),
             timestamp_ms: 0,
             client_msg_id: seq.to_string(),
+            incarnation: None,
         }
     }
 

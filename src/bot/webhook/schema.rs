@@ -294,6 +294,7 @@ mod tests {
             seq: Some(4),
             timestamp_ms: 5,
             client_msg_id: "c1".into(),
+            incarnation: None,
         };
         let value = event(WebhookKind::Message { message });
         assert_eq!(value["kind"], "message");
