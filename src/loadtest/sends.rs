@@ -2,11 +2,11 @@
 //! turn), at most [`MAX_SENDS_IN_FLIGHT`] waiting for a reply; outcomes counted by second.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::receiver::{make_body, now_us};
+use super::receiver::{make_body, now_us, Sent};
 use crate::client::AccountHandle;
 use crate::protocol::MessageType;
 
@@ -33,8 +33,9 @@ pub struct Sends {
     pub errors: BTreeMap<u32, u64>,
     /// unix second -> ZIM error code -> failed sends.
     pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
-    /// room slot -> (lowest, highest) seq of this shard's sends.
-    pub seqs: HashMap<u32, (u64, u64)>,
+    /// room slot -> incarnation (0: the server sends none) -> (lowest, highest) seq of
+    /// this shard's sends: seqs start over in each incarnation of a room.
+    pub seqs: Sent,
     /// By sec.
     pub by_sec: BTreeMap<u64, u64>,
 }
@@ -169,7 +170,9 @@ fn send_one(
                 s.sent += 1;
                 *s.by_sec.entry(sec).or_default() += 1;
                 if let Some(seq) = reply.seq {
-                    let e = s.seqs.entry(room_slot).or_insert((seq, seq));
+                    let incarnation = reply.incarnation.unwrap_or(0);
+                    let by = s.seqs.entry(room_slot).or_default();
+                    let e = by.entry(incarnation).or_insert((seq, seq));
                     e.0 = e.0.min(seq);
                     e.1 = e.1.max(seq);
                 }

@@ -476,7 +476,11 @@ mod tests {
         // The old bug (issue 10): a room back through ConnectTimeout -> join on a restarted
         // server kept last seq 500, and the new room's seqs 1, 2, 3 ... were dropped as seen.
         let mut f = at_500();
-        assert_eq!(f.live(of(7, 3), true), Live::Dropped, "a repeat of the old room");
+        assert_eq!(
+            f.live(of(7, 3), true),
+            Live::Dropped,
+            "a repeat of the old room"
+        );
         let switch = f.observe(Some(9)).expect("another incarnation");
         assert_eq!((switch.old, switch.new, switch.deliver.len()), (7, 9, 0));
         assert_eq!((f.last_seq(), f.catch_up_due()), (0, true));
@@ -525,7 +529,10 @@ mod tests {
         f.start_catch_up();
         let p = f.page(page_of(7, &[501, 502], false));
         assert!(p.deliver.is_empty());
-        assert_eq!((p.next_after, f.catching_up(), f.last_seq()), (None, false, 0));
+        assert_eq!(
+            (p.next_after, f.catching_up(), f.last_seq()),
+            (None, false, 0)
+        );
     }
 
     #[test]

@@ -9,8 +9,7 @@ use super::Room;
 use crate::client::account::messages::{FromRoom, Reply};
 use crate::protocol::{
     ErrorCode, Request, RoomCreate, RoomEnterReply, RoomHeartbeatReply, RoomHistory,
-    RoomHistoryReply, RoomRef,
-    RoomReply as RoomBody, ServerFrame, ZimError, MAX_PAGE,
+    RoomHistoryReply, RoomRef, RoomReply as RoomBody, ServerFrame, ZimError, MAX_PAGE,
 };
 use crate::session::{RoomEntry, RoomInput};
 
@@ -128,7 +127,8 @@ impl Room {
                 }
             }
             // a page of the room's earlier incarnation: its catch-up ended with the switch
-            (RoomTag::History { incarnation, .. }, _) if incarnation != self.feed.incarnation() => {}
+            (RoomTag::History { incarnation, .. }, _) if incarnation != self.feed.incarnation() => {
+            }
             (RoomTag::History { generation, .. }, Answer::Unsent) if current(generation) => {
                 self.feed.catch_up_lost();
             }
