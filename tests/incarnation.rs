@@ -162,9 +162,9 @@ async fn send(from: &AccountHandle, prefix: &str, n: usize) {
     }
 }
 
-fn fleet_members(fleet: &Fleet, ws_url: &str) -> (Vec<AccountHandle>, Vec<Arc<Recorder>>) {
+/// The fleet's members of the room, each with its recorder.
+fn fleet_members(fleet: &Fleet) -> (Vec<AccountHandle>, Vec<Arc<Recorder>>) {
     let app_id = ServerSettings::defaults().app_id;
-    let _ = ws_url;
     let mut handles = Vec::new();
     let mut bots = Vec::new();
     for user in MEMBERS {
@@ -213,35 +213,8 @@ fn count(report: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count {key}: {report}"))
 }
 
-#[actix_rt::test]
-async fn a_backend_killed_and_restarted_loses_and_duplicates_nothing_and_rooms_are_new_incarnations(
-) {
-    let (mut server, addr) = spawn_server("127.0.0.1:0");
-    let ws_url = format!("ws://{addr}/ws");
-    let fleet = Fleet::start(fleet_config(&ws_url));
-    let mut events = Events::new(&fleet);
-    let (handles, bots) = fleet_members(&fleet, &ws_url);
-    for user in MEMBERS {
-        events.room(user, ROOM, (2, 0)).await;
-    }
-    // The old incarnation's messages: every member's high-water mark is at 12.
-    send(&handles[0], "old-", 12).await;
-    wait_bodies(&bots, "old-", 12, Duration::from_secs(10)).await;
-
-    let out =
-        std::env::temp_dir().join(format!("zimfleet-incarnation-{}.json", std::process::id()));
-    let mut loadtest = spawn_loadtest(&addr, &out);
-    // Mid-run: the load test's 40 accounts online and their messages flowing.
-    let before = wait_stats(&addr, Duration::from_secs(30), |s| {
-        s["users_online"].as_u64() >= Some(43) && s["messages_routed"].as_u64() >= Some(200)
-    })
-    .await;
-    server.kill().expect("SIGKILL");
-    server.wait().expect("killed");
-    let (mut server, again) = spawn_server(&addr);
-    assert_eq!(again, addr, "restarted on the same port");
-
-    // Every fleet member is back in the room, which is another incarnation now.
+/// Each member hears the room's new incarnation (old < new) and is back in the room.
+async fn wait_new_incarnation(events: &mut Events) {
     for user in MEMBERS {
         let user_ = user.to_owned();
         let changed = events
@@ -259,70 +232,96 @@ async fn a_backend_killed_and_restarted_loses_and_duplicates_nothing_and_rooms_a
         }
         events.room(user, ROOM, (2, 0)).await;
     }
-    // Messages of the new room arrive although their seqs are below the old mark of 12.
-    send(&handles[1], "new-", 5).await;
-    wait_bodies(&bots, "new-", 5, Duration::from_secs(10)).await;
-    for bot in &bots {
+}
+
+/// Every member got the old room's 12 messages and the new room's 5, each once, the new
+/// ones from seq 1 (below the old high-water mark), and heard of the change once.
+fn assert_both_incarnations_delivered(bots: &[Arc<Recorder>]) {
+    for bot in bots {
         let seqs = bot.seqs();
         let old_inc = seqs[0].0;
-        let old: Vec<u64> = seqs
-            .iter()
-            .filter(|s| s.0 == old_inc)
-            .map(|s| s.1)
-            .collect();
-        let new: Vec<(u64, u64)> = seqs.iter().filter(|s| s.0 != old_inc).copied().collect();
-        assert_eq!(old, (1..=12).collect::<Vec<_>>(), "{seqs:?}");
+        let of = |old: bool| -> Vec<(u64, u64)> {
+            let kept = seqs.iter().filter(|s| (s.0 == old_inc) == old);
+            kept.copied().collect()
+        };
+        let (old, new) = (of(true), of(false));
+        let numbers = |v: &[(u64, u64)]| v.iter().map(|s| s.1).collect::<Vec<_>>();
+        assert_eq!(numbers(&old), (1..=12).collect::<Vec<_>>(), "{seqs:?}");
         assert!(new.iter().all(|s| s.0 > old_inc), "{seqs:?}");
-        assert_eq!(
-            new.iter().map(|s| s.1).collect::<Vec<_>>(),
-            (1..=5).collect::<Vec<_>>(),
-            "the new incarnation from seq 1, once each: {seqs:?}"
-        );
+        assert_eq!(numbers(&new), (1..=5).collect::<Vec<_>>(), "{seqs:?}");
         let changes = bot.changes.lock().unwrap().clone();
         assert_eq!(changes, vec![(old_inc, new[0].0)]);
     }
+}
 
-    // The load test ends on its own: nothing lost or duplicated, every account back.
-    let status = wait_child(&mut loadtest, Duration::from_secs(90)).await;
+/// Waits for the load test to end and checks its report: nothing lost or duplicated, every
+/// account back, every member of its 4 rooms of 10 told of the new incarnation.
+async fn assert_loadtest_passed(loadtest: &mut Child, out: &PathBuf) {
+    let status = wait_child(loadtest, Duration::from_secs(90)).await;
     let mut stderr = String::new();
     if let Some(mut e) = loadtest.stderr.take() {
         use std::io::Read as _;
         let _ = e.read_to_string(&mut stderr);
     }
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("no report ({e}): {stderr}")),
-    )
-    .expect("report JSON");
-    assert_eq!(status.code(), Some(0), "{stderr}\n{}", report["counts"]);
-    assert_eq!(
-        count(&report, "messages_missing"),
-        0,
-        "{}",
-        report["counts"]
-    );
-    assert_eq!(
-        count(&report, "messages_duplicated"),
-        0,
-        "{}",
-        report["counts"]
-    );
-    assert_eq!(count(&report, "accounts_fully_connected"), 40);
-    assert!(count(&report, "messages_sent") > 0);
-    // 4 rooms of 10: every member saw its room come back as a new incarnation
-    assert_eq!(
-        count(&report, "room_incarnations_changed"),
-        40,
-        "{}",
-        report["counts"]
-    );
-    assert!(count(&report, "room_gave_up") == 0);
-    let after = stats(&addr).await.expect("the restarted server answers");
-    assert_eq!(
-        after["users_online"].as_u64(),
-        Some(3),
-        "the fleet's members: {after}"
-    );
+    let text = std::fs::read_to_string(out);
+    let report: Value =
+        serde_json::from_str(&text.unwrap_or_else(|e| panic!("no report ({e}): {stderr}")))
+            .expect("report JSON");
+    let counts = &report["counts"];
+    assert_eq!(status.code(), Some(0), "{stderr}\n{counts}");
+    for (key, want) in [
+        ("messages_missing", 0),
+        ("messages_duplicated", 0),
+        ("accounts_fully_connected", 40),
+        ("room_incarnations_changed", 40),
+        ("room_gave_up", 0),
+    ] {
+        assert_eq!(count(&report, key), want, "{key}: {counts}");
+    }
+    assert!(count(&report, "messages_sent") > 0, "{counts}");
+}
+
+#[actix_rt::test]
+async fn a_backend_killed_and_restarted_loses_and_duplicates_nothing_and_rooms_are_new_incarnations(
+) {
+    let (mut server, addr) = spawn_server("127.0.0.1:0");
+    let fleet = Fleet::start(fleet_config(&format!("ws://{addr}/ws")));
+    let mut events = Events::new(&fleet);
+    let (handles, bots) = fleet_members(&fleet);
+    for user in MEMBERS {
+        events.room(user, ROOM, (2, 0)).await;
+    }
+    // The old incarnation's messages: every member's high-water mark is at 12.
+    send(&handles[0], "old-", 12).await;
+    wait_bodies(&bots, "old-", 12, Duration::from_secs(10)).await;
+
+    let out =
+        std::env::temp_dir().join(format!("zimfleet-incarnation-{}.json", std::process::id()));
+    let mut loadtest = spawn_loadtest(&addr, &out);
+    // Mid-run: the load test's 40 accounts online and their messages flowing.
+    let before = wait_stats(&addr, Duration::from_secs(30), |s| {
+        s["users_online"].as_u64() >= Some(43) && s["messages_routed"].as_u64() >= Some(200)
+    })
+    .await;
     assert!(before["rooms"].as_u64() >= Some(5), "{before}");
+    server.kill().expect("SIGKILL");
+    server.wait().expect("killed");
+    let (mut server, again) = spawn_server(&addr);
+    assert_eq!(again, addr, "restarted on the same port");
+
+    wait_new_incarnation(&mut events).await;
+    // Messages of the new room arrive although their seqs are below the old mark of 12.
+    send(&handles[1], "new-", 5).await;
+    wait_bodies(&bots, "new-", 5, Duration::from_secs(10)).await;
+    assert_both_incarnations_delivered(&bots);
+    assert_loadtest_passed(&mut loadtest, &out).await;
+    // The fleet's members are all back too, and only they are online now.
+    let statuses = fleet.status().await;
+    assert!(statuses
+        .iter()
+        .all(|s| s.state.as_i32() == 2 && s.rooms.iter().all(|r| r.state.as_i32() == 2)));
+    let after = stats(&addr).await.expect("the restarted server answers");
+    assert_eq!(after["users_online"].as_u64(), Some(3), "{after}");
 
     fleet.shutdown(Duration::from_secs(5)).await;
     let _ = server.kill();
