@@ -328,3 +328,63 @@ async fn a_backend_killed_and_restarted_loses_and_duplicates_nothing_and_rooms_a
     let _ = server.wait();
     let _ = std::fs::remove_file(&out);
 }
+
+#[actix_rt::test]
+async fn a_room_destroyed_and_entered_again_is_a_new_incarnation_on_a_live_server() {
+    let env = client_support::server().await;
+    let fleet = env.fleet();
+    let mut events = Events::new(&fleet);
+    let (a_bot, b_bot) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let a = fleet.add_account(env.spec("inc-a", &[ROOM]), a_bot.clone());
+    let b = fleet.add_account(env.spec("inc-b", &[ROOM]), b_bot.clone());
+    let (a, b) = (a.expect("added"), b.expect("added"));
+    events.room("inc-a", ROOM, (2, 0)).await;
+    events.room("inc-b", ROOM, (2, 0)).await;
+    let bots = [a_bot.clone(), b_bot.clone()];
+    // The send reply names the incarnation of the room that numbered the message.
+    let reply = a
+        .send_room_message(ROOM, MessageType::Text, "old-0".into())
+        .await
+        .expect("sent");
+    let first = reply
+        .incarnation
+        .expect("a room message's reply has an incarnation");
+    wait_bodies(&bots, "old-", 1, Duration::from_secs(5)).await;
+    assert_eq!(a_bot.seqs(), [(first, 1)]);
+    // Another room's entry answers an incarnation of its own, never the same one.
+    let other = a
+        .enter_room(RoomSpec::new("inc-other"))
+        .await
+        .expect("entered");
+    assert!(other.incarnation.is_some_and(|i| i > first), "{other:?}");
+
+    assert!(env.admin.destroy_room(ROOM));
+    for user in ["inc-a", "inc-b"] {
+        events.room(user, ROOM, (0, 3)).await; // RoomNotExist, then the policy enters again
+        let user_ = user.to_owned();
+        let changed = events
+            .wait(Duration::from_secs(5), move |e| {
+                e.account == user_ && matches!(e.kind, EventKind::RoomIncarnationChanged { .. })
+            })
+            .await;
+        assert!(
+            matches!(changed.kind, EventKind::RoomIncarnationChanged { old, new, .. } if old == first && new > other.incarnation.unwrap()),
+            "{changed:?}"
+        );
+        events.room(user, ROOM, (2, 0)).await;
+    }
+    send(&b, "new-", 2).await;
+    wait_bodies(&bots, "new-", 2, Duration::from_secs(5)).await;
+    for bot in &bots {
+        let seqs = bot.seqs();
+        assert_eq!(seqs.len(), 3, "{seqs:?}");
+        assert_eq!(
+            (seqs[1].1, seqs[2].1),
+            (1, 2),
+            "the new room from seq 1: {seqs:?}"
+        );
+        assert!(seqs[1].0 > first && seqs[1].0 == seqs[2].0, "{seqs:?}");
+        assert_eq!(*bot.changes.lock().unwrap(), [(first, seqs[1].0)]);
+    }
+    fleet.shutdown(Duration::from_secs(5)).await;
+}
