@@ -127,8 +127,8 @@ impl Room {
                 }
             }
             // a page of the room's earlier incarnation: its catch-up ended with the switch
-            (RoomTag::History { incarnation, .. }, _) if incarnation != self.feed.incarnation() => {
-            }
+            (RoomTag::History { incarnation, .. }, _)
+                if incarnation.is_some() && incarnation != self.feed.incarnation() => {}
             (RoomTag::History { generation, .. }, Answer::Unsent) if current(generation) => {
                 self.feed.catch_up_lost();
             }
