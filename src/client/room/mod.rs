@@ -387,7 +387,8 @@ impl Actor for Room {
 impl Supervised for Room {
     /// The next generation: requests of the old one are dropped by generation, nothing is
     /// in flight, the catch-up (if any) went with it. The machine is out already and the
-    /// feed keeps its seq (a rejoin catches up from it; RoomNotExist reset it before).
+    /// feed keeps its seq: a rejoin catches up from it, unless its answer names another
+    /// incarnation of the room, which starts the seqs over (src/session/feed.rs).
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.shared.metrics.room_restarts.inc();
         self.generation = self.generation.wrapping_add(1);
