@@ -17,10 +17,10 @@ pub const MAX_SENDS_IN_FLIGHT: u64 = 20_000;
 /// asks for half the planned spacing when that is more (room for an account's mailbox to be
 /// late). A late step's backlog waits for the next steps instead of going out twice.
 ///
-/// One send per (account, room) waits for its reply at a time, and one answered later than
-/// this gap after it was issued (it waited in the outbox through an outage, e.g. a backend
-/// restart) counts as sent at its reply: the outbox sends it when the room is back, and a
-/// new send right then would meet the client's limit.
+/// One send per (account, room) waits for its reply at a time, and after one answered later
+/// than this gap after it was issued (it may have waited in the outbox through an outage,
+/// e.g. a backend restart) the next waits this gap after the reply too: the outbox sends it
+/// when the room is back, and a new send right then would meet the client's limit.
 pub const MIN_ROOM_GAP: Duration = Duration::from_millis(105);
 
 /// What the sends produced (driver thread only).
@@ -143,12 +143,20 @@ pub fn issue_sends(
         idle = 0;
         last.set(Some(now));
         member.turns.set(turn + 1);
-        send_one(sends, member, j, body_bytes, issued);
+        send_one(sends, member, j, gap, (body_bytes, issued));
     }
 }
 
 /// Sends one message and records its outcome.
-fn send_one(sends: &Rc<RefCell<Sends>>, member: &Member, j: usize, body_bytes: usize, n: u64) {
+/// Sends message `n` (of `body_bytes`) from `member` to its room `j`; `gap`: the least time
+/// between two of its sends there.
+fn send_one(
+    sends: &Rc<RefCell<Sends>>,
+    member: &Member,
+    j: usize,
+    gap: Duration,
+    (body_bytes, n): (usize, u64),
+) {
     {
         let mut s = sends.borrow_mut();
         s.issued += 1;
@@ -169,7 +177,11 @@ fn send_one(sends: &Rc<RefCell<Sends>>, member: &Member, j: usize, body_bytes: u
         pending.set(pending.get() - 1);
         waiting[j].set(false);
         if issued_at.elapsed() > MIN_ROOM_GAP {
-            last_sent[j].set(Some(Instant::now()));
+            // it may have left only now: the next one goes MIN_ROOM_GAP after this reply at
+            // the earliest (and `gap` after this one was issued, as always)
+            let now = Instant::now();
+            let as_if = now.checked_sub(gap - MIN_ROOM_GAP).unwrap_or(issued_at);
+            last_sent[j].set(Some(as_if.max(issued_at)));
         }
         let mut s = sends.borrow_mut();
         s.in_flight -= 1;
