@@ -13,12 +13,14 @@
 # entries per second of each ramp.
 #
 # Environment knobs (defaults in brackets): ACCOUNTS [5000], ARRIVAL [3000], ADMISSION
-# [6000], HOLD_IDLE [30], ROOM_SIZE [10], OUT [target/bench-rooms], PROFILE [release; dev
-# for a quick try].
+# [6000], HOLD_IDLE [30], ROOM_SIZE [10], ROOMS ["1 5": the runs, rooms per account], OUT
+# [target/bench-rooms], PROFILE [release; dev for a quick try]. With ROOMS=1 it is the memory
+# of an idle account at one arrival rate, e.g. the load tester's default:
+#   ROOMS=1 ACCOUNTS=19000 ARRIVAL=500 scripts/bench-rooms.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ACCOUNTS:=5000}" "${ARRIVAL:=3000}" "${ADMISSION:=6000}" "${HOLD_IDLE:=30}"
-: "${ROOM_SIZE:=10}" "${OUT:=target/bench-rooms}" "${PROFILE:=release}"
+: "${ROOM_SIZE:=10}" "${OUT:=target/bench-rooms}" "${PROFILE:=release}" "${ROOMS:=1 5}"
 mkdir -p "$OUT"
 for tool in curl xxd python3; do
     command -v "$tool" >/dev/null || { echo "bench-rooms.sh needs $tool" >&2; exit 2; }
@@ -82,13 +84,13 @@ TOML
     echo "   exit code $? (table: $OUT/rooms-$k.txt)" >&2
     set -e
 }
-run 1
-run 5
+rm -f "$OUT"/rooms-*.json
+for k in $ROOMS; do run "$k"; done
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" "$ARRIVAL" $ROOMS <<'PY'
 import json, sys, os, platform, datetime, subprocess
-out = sys.argv[1]
-r1, r5 = (json.load(open(f"{out}/rooms-{k}.json")) for k in (1, 5))
+out, arrival, ks = sys.argv[1], sys.argv[2], [int(k) for k in sys.argv[3:]]
+runs = {k: json.load(open(f"{out}/rooms-{k}.json")) for k in ks}
 def mem(r):
     return r["shards"][0]["memory"]["per_account_bytes"] / 1024
 def rate(r):
@@ -97,12 +99,13 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 print(f"zimfleet room cost, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit {commit}")
 print(f"machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}")
-c1, c5 = r1["counts"], r5["counts"]
-print(f"  1 room:  {c1['logins_ok']} logins, {c1['room_entries_ok']} room entries; "
-      f"{mem(r1):.1f} KiB per idle account; {rate(r1):.0f} logins + room entries/s")
-print(f"  5 rooms: {c5['logins_ok']} logins, {c5['room_entries_ok']} room entries; "
-      f"{mem(r5):.1f} KiB per idle account; {rate(r5):.0f} logins + room entries/s")
-print(f"  one more room: {(mem(r5) - mem(r1)) / 4:.2f} KiB per account")
+print(f"accounts asked at {arrival}/s")
+for k, r in runs.items():
+    c = r["counts"]
+    print(f"  {k} room(s): {c['logins_ok']} logins, {c['room_entries_ok']} room entries; "
+          f"{mem(r):.1f} KiB per idle account; {rate(r):.0f} logins + room entries/s")
+if 1 in runs and 5 in runs:
+    print(f"  one more room: {(mem(runs[5]) - mem(runs[1])) / 4:.2f} KiB per account")
 load = open("/proc/loadavg").read().split()[:3]
 print(f"load average at the end: {' '.join(load)}")
 PY

@@ -33,8 +33,9 @@
 //! - `clock.rs`: the crate's one wall clock (Unix milliseconds).
 //! - `config.rs`: layered settings (config crate): defaults < file < `ZIMFLEET__SECTION__KEY`.
 //! - `telemetry.rs`: tracing set-up, human or JSON lines; colour only on a terminal.
-//! - `tls.rs`: the rustls crypto provider, installed once before any awc client (client
-//!   transport, token providers, load-test backend).
+//! - `tls.rs`: TLS of both faces (rustls, ring): the client's trust (public roots plus a
+//!   `ca_file`, for `wss://` and `https://`), the server's certificate and key from PEM files,
+//!   the crypto provider installed once before any awc client.
 
 pub mod admin;
 pub mod bot;

@@ -460,10 +460,28 @@ async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // The server's own login count, sampled every 20 ms: the limiter is judged where the
+    // backend sees it (the events' times also carry each reply's queueing on two busy cores).
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (admin, sampling) = (env.admin.clone(), sampling.clone());
+        actix_rt::spawn(async move {
+            let mut samples = Vec::new();
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.push((Instant::now(), admin.stats().logins_ok));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            samples
+        })
+    };
+    let logins_before = env.admin.stats().logins_ok;
     let dropped_at = Instant::now();
     assert_eq!(env.admin.drop(FaultTarget::All), N);
     let times = count_connected(&mut rx, N, Duration::from_secs(20)).await;
     let took = times.last().unwrap().duration_since(dropped_at);
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.await.unwrap();
+    assert!(env.admin.stats().logins_ok >= logins_before + N as u64);
     // N re-logins through a limiter of RATE/s with BURST: at least (N - BURST) / RATE seconds
     let floor = Duration::from_secs_f64((N as f64 - BURST as f64) / RATE as f64 * 0.9);
     assert!(
@@ -474,22 +492,24 @@ async fn a_thousand_accounts_dropped_at_once_come_back_at_the_admission_rate() {
         took < floor * 3,
         "came back in {took:?}, far slower than the limiter's rate"
     );
-    // no one-second window holds more than RATE + BURST re-logins (+10 % for timer slack)
-    let most = times
+    // no one-second window of the server holds more than RATE + BURST logins (+5 %: the
+    // windows are 1 s to 1.02 s long, and a connect's own latency varies)
+    let most = samples
         .iter()
-        .map(|t0| {
-            times
+        .enumerate()
+        .filter_map(|(i, (t0, n0))| {
+            let (_, n1) = samples[i..]
                 .iter()
-                .filter(|t| **t >= *t0 && t.duration_since(*t0) < Duration::from_secs(1))
-                .count()
+                .find(|(t, _)| t.duration_since(*t0) >= Duration::from_secs(1))?;
+            Some(n1 - n0)
         })
         .max()
         .unwrap();
     assert!(
-        most as f64 <= (RATE + BURST) as f64 * 1.1,
-        "{most} re-logins in one second"
+        most as f64 <= (RATE + BURST) as f64 * 1.05,
+        "{most} logins in one second at the server"
     );
     let m = fleet.metrics();
     assert!(m.relogins_succeeded.get() >= N as u64);
-    println!("{N} accounts back in {took:?}; busiest second {most}");
+    println!("{N} accounts back in {took:?}; busiest second at the server {most}");
 }

@@ -271,6 +271,7 @@ fn admin_provider(settings: &ServerSettings, handle: &ServerHandle) -> HttpToken
         bearer: settings.admin_token.clone(),
         ttl_secs: Some(120),
         timeout: Duration::from_secs(2),
+        trust: zimfleet::tls::ClientTrust::public_roots(),
     }
 }
 

@@ -99,6 +99,9 @@ pub enum ClientError {
 pub struct FleetConfig {
     /// WebSocket URL of the backend, e.g. `ws://127.0.0.1:7400/ws`.
     pub backend_url: String,
+    /// Whom a `wss://` backend may be: the public roots and the CA of a `ca_file`
+    /// (docs/tls.md). Token endpoints have their own, in their provider.
+    pub trust: crate::tls::ClientTrust,
     /// Arbiters (threads) accounts are spread over; 0 = one per core.
     pub workers: usize,
     /// Admission limiter: logins, re-logins and room entries per second, fleet-wide.
@@ -188,6 +191,7 @@ impl Default for FleetConfig {
     fn default() -> Self {
         Self {
             backend_url: "ws://127.0.0.1:7400/ws".into(),
+            trust: crate::tls::ClientTrust::public_roots(),
             workers: 0,
             admission_per_sec: 200,
             admission_burst: 50,

@@ -3,7 +3,13 @@
 //! awc does the HTTP upgrade; its `Client` is `!Send` (Rc inside), so each arbiter thread
 //! builds its own, once, with `Connector::new().limit(0)` (the default pool limit of 100 would
 //! cap a thread at 100 sockets, since a WebSocket holds its pool slot for life) and HTTP/1.1
-//! only (WebSockets cannot tunnel over h2).
+//! only (WebSockets cannot tunnel over h2; the trust's ALPN says so). A fleet's [`ClientTrust`] (public roots plus its
+//! `ca_file`, docs/tls.md) picks which of the thread's clients serves it.
+//!
+//! A `wss://` connect refused for the server's certificate (unknown CA, wrong name, expired)
+//! is a network failure like any other: the account retries on its backoff, since the
+//! server's certificate may be fixed while it waits. It is logged as a warning once per
+//! account and reason, not once per retry.
 //!
 //! After the upgrade the socket leaves awc's `Framed`: its two 8 KiB buffers stay allocated
 //! for the link's life and, as the cursor walks through them frame after frame, end up fully
@@ -11,8 +17,10 @@
 //! heartbeats). Here the read buffer exists only while bytes wait to be decoded and each
 //! write encodes into a buffer sized for that frame, so an idle link holds no buffer at all.
 
-use std::io;
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,21 +33,34 @@ use futures_util::stream::Stream;
 use tokio::io::{AsyncRead, ReadBuf, ReadHalf, WriteHalf};
 
 use crate::protocol::MAX_FRAME_BYTES;
+use crate::tls::{ClientCache, ClientTrust};
 
 /// Bytes asked of the socket per read; the buffer grows only for a frame that needs it.
 const READ_CHUNK: usize = 1024;
 
 thread_local! {
-    static WS_CLIENT: awc::Client = {
-        crate::tls::install_crypto_provider();
-        awc::Client::builder()
-            .max_http_version(awc::http::Version::HTTP_11)
-            // The account wraps connect in its own (shorter) deadline; this only bounds the
-            // worst case.
-            .timeout(Duration::from_secs(60))
-            .connector(awc::Connector::new().limit(0).timeout(Duration::from_secs(60)))
-            .finish()
-    };
+    static WS_CLIENTS: ClientCache = const { ClientCache::new() };
+}
+
+/// This thread's WebSocket client for `trust`.
+fn ws_client(trust: &ClientTrust) -> awc::Client {
+    WS_CLIENTS.with(|clients| {
+        clients.get(trust, |tls| {
+            // HTTP/1.1 only comes from the trust's ALPN: awc's `max_http_version` would
+            // rebuild the connector's TLS with the public roots alone, dropping `ca_file`.
+            awc::Client::builder()
+                // The account wraps connect in its own (shorter) deadline; this only bounds
+                // the worst case.
+                .timeout(Duration::from_secs(60))
+                .connector(
+                    awc::Connector::new()
+                        .rustls_0_23(tls)
+                        .limit(0)
+                        .timeout(Duration::from_secs(60)),
+                )
+                .finish()
+        })
+    })
 }
 
 /// Why a connect attempt failed (logged; the account treats every one as a network error).
@@ -47,8 +68,59 @@ thread_local! {
 pub(crate) enum ConnectError {
     #[error("connect timed out after {0:?}")]
     Timeout(Duration),
+    /// The TLS handshake refused the server's certificate; the text says why.
+    #[error("wss:// connect failed: {0}")]
+    Certificate(String),
     #[error("websocket connect failed: {0}")]
     Ws(String),
+}
+
+impl ConnectError {
+    fn from_ws(error: awc::error::WsClientError) -> Self {
+        use awc::error::{ConnectError as Connect, SendRequestError, WsClientError};
+        if let WsClientError::SendRequest(SendRequestError::Connect(Connect::Io(io))) = &error {
+            if let Some(reason) = crate::tls::certificate_rejection(io) {
+                return Self::Certificate(reason);
+            }
+        }
+        Self::Ws(error.to_string())
+    }
+}
+
+/// Accounts whose last connect was refused for the server's certificate, with the reason
+/// already logged. An entry lives only while its account keeps failing that way.
+static CERTIFICATE_WARNED: Mutex<Option<HashMap<Arc<str>, String>>> = Mutex::new(None);
+/// Entries in [`CERTIFICATE_WARNED`]: a successful connect takes the lock only when some.
+static CERTIFICATE_WARNED_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Logs a certificate refusal once per account and reason (a retry storm logs nothing more).
+fn warn_certificate_once(account: &Arc<str>, url: &str, reason: &str) {
+    let mut warned = CERTIFICATE_WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let warned = warned.get_or_insert_with(HashMap::new);
+    if warned.get(account).is_some_and(|told| told == reason) {
+        return;
+    }
+    tracing::warn!(
+        account = %account,
+        backend = url,
+        "wss:// connect failed: {reason} (retried with backoff; logged once per account)"
+    );
+    warned.insert(Arc::clone(account), reason.to_owned());
+    CERTIFICATE_WARNED_LEN.store(warned.len(), Ordering::Relaxed);
+}
+
+/// Forgets an account's certificate warning once it connected.
+fn connected(account: &Arc<str>) {
+    if CERTIFICATE_WARNED_LEN.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mut warned = CERTIFICATE_WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(warned) = warned.as_mut() {
+        if warned.remove(account).is_some() {
+            tracing::info!(account = %account, "wss:// connect succeeded again");
+        }
+        CERTIFICATE_WARNED_LEN.store(warned.len(), Ordering::Relaxed);
+    }
 }
 
 /// An open WebSocket, ready to split between the account's read stream and its writer.
@@ -58,15 +130,38 @@ pub(crate) struct WsLink {
     pub encoder: WsEncoder,
 }
 
-/// Opens a WebSocket to `url` within `deadline`.
-pub(crate) async fn open(url: String, deadline: Duration) -> Result<WsLink, ConnectError> {
-    let client = WS_CLIENT.with(|c| c.clone());
+/// Opens a WebSocket to `url` within `deadline` for `account`, verifying a `wss://` server
+/// with `trust`. The future borrows nothing (it runs on the account's actor).
+pub(crate) fn open(
+    url: String,
+    deadline: Duration,
+    trust: &ClientTrust,
+    account: &Arc<str>,
+) -> impl std::future::Future<Output = Result<WsLink, ConnectError>> + 'static {
+    let client = ws_client(trust);
+    let account = Arc::clone(account);
+    async move { connect(client, url, deadline, &account).await }
+}
+
+async fn connect(
+    client: awc::Client,
+    url: String,
+    deadline: Duration,
+    account: &Arc<str>,
+) -> Result<WsLink, ConnectError> {
     let request = client.ws(url.as_str()).max_frame_size(MAX_FRAME_BYTES);
     let framed = match tokio::time::timeout(deadline, request.connect()).await {
         Err(_) => return Err(ConnectError::Timeout(deadline)),
-        Ok(Err(e)) => return Err(ConnectError::Ws(e.to_string())),
+        Ok(Err(e)) => {
+            let error = ConnectError::from_ws(e);
+            if let ConnectError::Certificate(reason) = &error {
+                warn_certificate_once(account, &url, reason);
+            }
+            return Err(error);
+        }
         Ok(Ok((_response, framed))) => framed,
     };
+    connected(account);
     let parts = framed.into_parts();
     let (read, writer) = tokio::io::split(parts.io);
     // Bytes that came with the upgrade response stay first in line.
@@ -184,9 +279,6 @@ pub(crate) fn tagged(reader: WsReader, generation: u32) -> impl Stream<Item = Li
         }))
 }
 
-/// A write error (the read side sees the broken socket too).
-pub(crate) type WriteError = io::Error;
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -205,7 +297,8 @@ mod tests {
             }
         });
         let url = format!("wss://localhost:{}/ws", addr.port());
-        let result = super::open(url, Duration::from_secs(5)).await;
+        let trust = crate::tls::ClientTrust::public_roots();
+        let result = super::open(url, Duration::from_secs(5), &trust, &"u1".into()).await;
         let err = result
             .err()
             .expect("a plain TCP peer cannot complete a TLS handshake");

@@ -9,6 +9,7 @@ use super::plan::{Plan, TokenSource};
 use super::LoadtestError;
 use crate::protocol::Secret;
 use crate::server::{FaultTarget, ServerHandle, ServerSettings};
+use crate::tls::ClientTrust;
 use crate::token::provider::{GeneratedToken, HttpTokenProvider};
 use crate::token::TokenProvider;
 
@@ -19,6 +20,8 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Backend {
     /// WebSocket URL the accounts log in to.
     pub ws_url: String,
+    /// Whom a wss:// backend, an https:// token endpoint or admin API may be (`ca_file`).
+    pub trust: ClientTrust,
     /// Admin API base URL and bearer, for server-side drops.
     admin: Option<(String, Option<Secret>)>,
     /// The reference server in this process, and the token minter that goes with it.
@@ -45,9 +48,14 @@ fn env_secret(name: &str) -> Option<Secret> {
 impl Backend {
     /// Starts the embedded server when the plan has no backend URL.
     pub async fn start(plan: &Plan) -> Result<Backend, LoadtestError> {
+        let ca_file =
+            Some(std::path::Path::new(&plan.ca_file)).filter(|_| !plan.ca_file.is_empty());
+        let trust = ClientTrust::from_setting("loadtest.ca_file", ca_file)
+            .map_err(|e| LoadtestError::InvalidPlan(e.to_string()))?;
         if !plan.embedded() {
             return Ok(Backend {
                 ws_url: plan.backend.clone(),
+                trust,
                 admin: plan
                     .admin_base(None)
                     .map(|base| (base, env_secret(&plan.chaos.admin_token_env))),
@@ -82,6 +90,7 @@ impl Backend {
             .map_err(|e| LoadtestError::Backend(format!("embedded server: {e}")))?;
         Ok(Backend {
             ws_url: handle.ws_url(),
+            trust,
             admin: None,
             embedded: Some((handle, tokens)),
         })
@@ -113,6 +122,7 @@ impl Backend {
                 bearer: env_secret(&t.bearer_env),
                 ttl_secs: Some(t.ttl_secs),
                 timeout: Duration::from_secs(10),
+                trust: self.trust.clone(),
             })),
         }
     }
@@ -130,7 +140,10 @@ impl Backend {
             ));
         };
         crate::client::tls::install_crypto_provider();
-        let client = awc::Client::builder().timeout(ADMIN_TIMEOUT).finish();
+        let client = awc::Client::builder()
+            .timeout(ADMIN_TIMEOUT)
+            .connector(awc::Connector::new().rustls_0_23(self.trust.rustls_config()))
+            .finish();
         let mut req = client.post(format!("{base}/admin/faults/drop"));
         if let Some(b) = bearer {
             req = req.bearer_auth(b.expose());

@@ -127,6 +127,7 @@ pub async fn run_with(plan: Plan, live: Option<Arc<Live>>) -> Result<Report, Loa
     let backend = Backend::start(&plan).await?;
     let tokens = backend.token_provider(&plan)?;
     let mut config = FleetConfig::new(backend.ws_url.clone());
+    config.trust = backend.trust.clone();
     config.workers = plan.workers;
     config.admission_per_sec = plan.admission_per_sec;
     config.admission_burst = plan.admission_burst;

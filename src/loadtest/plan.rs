@@ -32,6 +32,9 @@ struct PlanFile {
 pub struct Plan {
     /// `backend` (config/loadtest.toml says what it does).
     pub backend: String,
+    /// `ca_file` (config/loadtest.toml says what it does); absent in older reports.
+    #[serde(default)]
+    pub ca_file: String,
     /// `workers` (config/loadtest.toml says what it does).
     pub workers: usize,
     /// `accounts` (config/loadtest.toml says what it does).

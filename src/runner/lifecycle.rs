@@ -179,7 +179,9 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
         None => None,
     };
     let backend = Backend::start(&settings).await?;
-    let fleet = Fleet::start(settings.fleet_config(backend.ws_url().to_string()));
+    let mut fleet_config = settings.fleet_config(backend.ws_url().to_string());
+    fleet_config.trust = prepared.trust.clone();
+    let fleet = Fleet::start(fleet_config);
     let followers = Followers::start(&fleet, events_writer);
     let (desk, requests) = ReloadDesk::new();
     // The messages the accounts receive, for the admin face (bounded).
@@ -189,7 +191,8 @@ pub async fn run(prepared: Prepared) -> Result<(), RunError> {
     let accounts: u64 = prepared.bots.iter().map(|b| b.accounts.len() as u64).sum();
     check_open_files(accounts, matches!(backend, Backend::Embedded(_)));
     let tap = admin.as_ref().map(|_| feed);
-    let mut running = Running::new(fleet.clone(), backend.tokens(), tap);
+    let mut running =
+        Running::new(fleet.clone(), backend.tokens(), tap).with_trust(prepared.trust.clone());
     let bots = prepared.bots.len();
     let accounts = running.start_all(prepared.bots.clone())?;
     let shard = match prepared.shard.count {

@@ -130,11 +130,14 @@ pub struct Prepared {
     pub config_file: Option<PathBuf>,
     /// `--bots DIR`, read again by a reload (else `run.bots_dir`).
     pub bots_arg: Option<PathBuf>,
+    /// The public roots and `backend.ca_file`, read once (a reload keeps it).
+    pub trust: crate::tls::ClientTrust,
 }
 
 /// Reads and checks settings and bot files.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
     let settings = settings::load(args.config.as_deref(), None)?;
+    let trust = settings.client_trust()?;
     let bots_dir = args
         .bots
         .clone()
@@ -156,6 +159,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, RunError> {
         shard: args.shard.unwrap_or_default(),
         config_file: args.config.clone(),
         bots_arg: args.bots.clone(),
+        trust,
     })
 }
 
@@ -189,6 +193,7 @@ pub fn main(args: RunArgs) -> ExitCode {
 fn provider(
     plan: &TokenPlan,
     embedded: Option<&Arc<dyn TokenProvider>>,
+    trust: &crate::tls::ClientTrust,
 ) -> Result<Arc<dyn TokenProvider>, String> {
     Ok(match plan {
         TokenPlan::Embedded => {
@@ -205,6 +210,7 @@ fn provider(
         ),
         TokenPlan::Http { url, bearer } => Arc::new(HttpTokenProvider {
             bearer: bearer.clone(),
+            trust: trust.clone(),
             ..HttpTokenProvider::new(url.clone())
         }),
     })

@@ -34,6 +34,8 @@ pub struct Running {
     embedded_tokens: Option<Arc<dyn TokenProvider>>,
     /// The admin face's message feed, when it is on.
     feed: Option<Arc<crate::admin::Feed>>,
+    /// What https:// token endpoints are trusted with (`backend.ca_file`).
+    trust: crate::tls::ClientTrust,
 }
 
 impl Running {
@@ -50,7 +52,14 @@ impl Running {
             seen: Arc::default(),
             embedded_tokens,
             feed,
+            trust: crate::tls::ClientTrust::public_roots(),
         }
+    }
+
+    /// Token endpoints are trusted with `trust` (the public roots otherwise).
+    pub fn with_trust(mut self, trust: crate::tls::ClientTrust) -> Self {
+        self.trust = trust;
+        self
     }
 
     /// Accounts running now.
@@ -101,12 +110,14 @@ impl Running {
                 detail: format!("account {user_id} is not in this file"),
             }));
         };
-        let token = provider(&account.token, self.embedded_tokens.as_ref()).map_err(|detail| {
-            RunError::Bots(BotsError::Invalid {
-                file: file.clone(),
-                detail: format!("account {}: {detail}", account.user_id),
-            })
-        })?;
+        let token = provider(&account.token, self.embedded_tokens.as_ref(), &self.trust).map_err(
+            |detail| {
+                RunError::Bots(BotsError::Invalid {
+                    file: file.clone(),
+                    detail: format!("account {}: {detail}", account.user_id),
+                })
+            },
+        )?;
         let spec = AccountSpec {
             user_id: account.user_id.clone(),
             user_name: account.user_name.clone(),

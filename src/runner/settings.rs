@@ -81,6 +81,9 @@ pub struct RunSection {
 pub struct BackendSection {
     /// `backend.url` (config/default.toml says what it does).
     pub url: String,
+    /// `backend.ca_file` (config/default.toml says what it does).
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 /// The `[fleet]` section.
@@ -352,7 +355,21 @@ impl RunSettings {
         })
     }
 
-    /// The fleet's settings for `backend_url`.
+    /// Whom a wss:// backend and an https:// token endpoint may be: the public roots and
+    /// `backend.ca_file` (read here; an unusable file names the key and the file).
+    pub fn client_trust(&self) -> Result<crate::tls::ClientTrust, ConfigError> {
+        let ca_file = &self.backend.ca_file;
+        let path = Some(std::path::Path::new(ca_file)).filter(|_| !ca_file.is_empty());
+        crate::tls::ClientTrust::from_setting("backend.ca_file", path).map_err(|e| {
+            ConfigError::Invalid {
+                source_name: "run settings".into(),
+                detail: e.to_string(),
+            }
+        })
+    }
+
+    /// The fleet's settings for `backend_url` (the trust is the public roots: set
+    /// [`FleetConfig::trust`] from [`RunSettings::client_trust`]).
     pub fn fleet_config(&self, backend_url: String) -> FleetConfig {
         let t = &self.timings;
         FleetConfig {

@@ -21,7 +21,8 @@ pub struct ServerArgs {
     pub log_format: LogFormat,
 }
 
-/// Runs `zimfleet server` until SIGINT or SIGTERM; exit code 2 for bad settings.
+/// Runs `zimfleet server` until SIGINT or SIGTERM; exit code 2 for bad settings (a TLS file
+/// that cannot be used included: the message names the key and the file).
 pub fn main(args: ServerArgs) -> ExitCode {
     crate::telemetry::init(args.log_format);
     let mut settings = match ServerSettings::load(args.config.as_deref()) {
@@ -34,15 +35,30 @@ pub fn main(args: ServerArgs) -> ExitCode {
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
+    // Read before anything listens, so a bad file is a settings error (exit 2).
+    let tls = match &settings.tls {
+        Some(files) => match files.load() {
+            Ok(config) => Some((config, files.handshake_timeout())),
+            Err(e) => {
+                eprintln!("zimfleet server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     warn_about(&settings);
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         // Handlers first: a signal sent as soon as the address is printed must not kill the
         // process with the default action.
         let signals = Signals::install()?;
-        let handle = super::start(settings).await?;
+        let handle = super::start_with(settings, tls).await?;
         // One line on stdout that scripts and tests read.
-        println!("zimfleet server listening on {}", handle.local_addr());
+        println!(
+            "zimfleet server listening on {}{}",
+            handle.local_addr(),
+            if handle.is_tls() { " (TLS)" } else { "" }
+        );
         signals.wait().await;
         tracing::info!("signal received: stopping");
         handle.stop().await;

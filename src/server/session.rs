@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use actix_codec::Framed;
 use actix_http::h1;
 use actix_http::ws::{CloseCode, CloseReason, Message};
-use actix_web::rt::net::TcpStream;
 use actix_web::{HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use serde::Serialize;
 
 use super::hub::{push_bytes, Hub};
 use super::link::{CloseCmd, SessionLink};
-use super::transport::{self, FrameReader, FrameWriter, Incoming, ReadError};
+use super::transport::{self, FrameReader, FrameWriter, Incoming, ReadError, WsSocket};
 use crate::clock::unix_ms as now_ms;
 use crate::protocol::{
     close_code, is_valid_id, Empty, ErrorCode, ErrorReply, HeartbeatReply, KickoutReason, Login,
@@ -29,10 +28,10 @@ use crate::token::token04;
 
 /// An upgrade request (actix-http's upgrade service): answers the handshake and spawns the
 /// session task on this worker. Returns at once, so the HTTP dispatcher and its buffers are
-/// gone while the session lives.
-pub(crate) async fn upgrade(
+/// gone while the session lives. Plain TCP and TLS sockets alike ([`WsSocket`]).
+pub(crate) async fn upgrade<S: WsSocket>(
     hub: Arc<Hub>,
-    (req, framed): (actix_http::Request, Framed<TcpStream, h1::Codec>),
+    (req, framed): (actix_http::Request, Framed<S, h1::Codec>),
 ) -> Result<(), actix_http::Error> {
     let max = hub.settings.limits.max_frame_bytes;
     match transport::accept(req, framed, max).await {
@@ -93,10 +92,11 @@ struct SendBucket {
     last: Instant,
 }
 
-struct Connection {
+/// One session; `W` is the socket's write half (plain TCP or TLS).
+struct Connection<W> {
     hub: Arc<Hub>,
     link: Arc<SessionLink>,
-    writer: FrameWriter,
+    writer: FrameWriter<W>,
     login: Option<LoggedIn>,
     last_frame: Instant,
     bucket: SendBucket,
@@ -139,8 +139,8 @@ fn now_unix() -> i64 {
     crate::clock::unix_secs() as i64
 }
 
-impl Connection {
-    fn new(hub: Arc<Hub>, link: Arc<SessionLink>, writer: FrameWriter) -> Self {
+impl<W: tokio::io::AsyncWrite + Unpin + 'static> Connection<W> {
+    fn new(hub: Arc<Hub>, link: Arc<SessionLink>, writer: FrameWriter<W>) -> Self {
         let burst = f64::from(hub.settings.limits.send_burst);
         Self {
             hub,
@@ -176,7 +176,7 @@ impl Connection {
         Some(at_ms)
     }
 
-    async fn run(mut self, mut reader: FrameReader) {
+    async fn run<R: tokio::io::AsyncRead + Unpin>(mut self, mut reader: FrameReader<R>) {
         let offline_timeout = self.hub.settings.timing.offline_timeout();
         let mut offline = pin!(tokio::time::sleep(offline_timeout));
         let far = Duration::from_secs(365 * 24 * 3600);

@@ -2,13 +2,14 @@
 //! given by `--config` < `ZIMFLEET__SERVER__...` environment variables.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::config::{ConfigError, Layers};
 use crate::protocol::Secret;
+use crate::tls::{KeyedFile, TlsError};
 use crate::token::token04::SECRET_LEN;
 
 /// The shipped defaults; also the documentation of every key.
@@ -37,6 +38,57 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// Token lifetime rules at login.
     pub tokens: TokenRules,
+    /// `[server.tls]`: TLS on the listener; `None` (the default) serves plain ws:// and
+    /// http://.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+}
+
+/// `[server.tls]`: the listener terminates TLS with this certificate (docs/tls.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key of that certificate.
+    pub key_file: PathBuf,
+    /// A connection that has not finished its TLS handshake in this time is closed.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+}
+
+fn default_handshake_timeout_ms() -> u64 {
+    3000
+}
+
+impl ServerTls {
+    /// TLS with these files and the default handshake timeout.
+    pub fn new(cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
+        Self {
+            cert_file: cert_file.into(),
+            key_file: key_file.into(),
+            handshake_timeout_ms: default_handshake_timeout_ms(),
+        }
+    }
+
+    /// Reads both files: the rustls configuration, or an error naming the key and the file.
+    pub fn load(&self) -> Result<rustls::ServerConfig, TlsError> {
+        crate::tls::server_config(
+            KeyedFile {
+                key: "server.tls.cert_file",
+                path: &self.cert_file,
+            },
+            KeyedFile {
+                key: "server.tls.key_file",
+                path: &self.key_file,
+            },
+        )
+    }
+
+    /// [`ServerTls::handshake_timeout_ms`] as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        ms(self.handshake_timeout_ms)
+    }
 }
 
 /// ZIM's multi-device policy.
@@ -236,6 +288,13 @@ impl ServerSettings {
                 "server.limits.send_burst must be > 0 when send_rate_per_sec is set".into(),
             ));
         }
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.handshake_timeout_ms == 0)
+        {
+            return Err(bad("server.tls.handshake_timeout_ms must be > 0".into()));
+        }
         if self.tokens.min_lifetime_secs > self.tokens.max_lifetime_secs {
             return Err(bad(
                 "server.tokens.min_lifetime_secs must be <= max_lifetime_secs".into(),
@@ -307,6 +366,7 @@ mod tests {
         assert_eq!(s.tokens.min_lifetime_secs, 30);
         assert_eq!(s.tokens.max_lifetime_secs, 24 * 24 * 3600);
         assert!(s.admin_token.is_none());
+        assert!(s.tls.is_none(), "TLS is off by default");
         assert_eq!(s.device_policy, DevicePolicy::Single);
         s.validate().unwrap();
         ServerSettings::for_tests().validate().unwrap();
@@ -358,6 +418,36 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("server.limits.outbound_queue must be > 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_is_off_by_default_and_set_from_its_section() {
+        let s = ServerSettings::load_with_env(
+            None,
+            env(&[
+                ("ZIMFLEET__SERVER__TLS__CERT_FILE", "/etc/z/server.crt"),
+                ("ZIMFLEET__SERVER__TLS__KEY_FILE", "/etc/z/server.key"),
+            ]),
+        )
+        .unwrap();
+        let tls = s.tls.expect("set");
+        assert_eq!(tls.cert_file, Path::new("/etc/z/server.crt"));
+        assert_eq!(tls.key_file, Path::new("/etc/z/server.key"));
+        assert_eq!(tls.handshake_timeout(), Duration::from_secs(3));
+        let err = ServerSettings::load_with_env(
+            None,
+            env(&[
+                ("ZIMFLEET__SERVER__TLS__CERT_FILE", "a"),
+                ("ZIMFLEET__SERVER__TLS__KEY_FILE", "b"),
+                ("ZIMFLEET__SERVER__TLS__HANDSHAKE_TIMEOUT_MS", "0"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("server.tls.handshake_timeout_ms must be > 0"),
             "{err}"
         );
     }

@@ -8,6 +8,10 @@
 //! buffer only while a frame is being written. Frame limits and errors are those of
 //! docs/protocol.md: a frame or a reassembled fragmented message over the limit is
 //! [`ReadError::TooBig`], anything else RFC 6455 forbids is [`ReadError::Protocol`].
+//!
+//! The socket is a [`WsSocket`]: plain TCP (split into its owned halves, no lock, nothing
+//! added per session) or the rustls stream of a TLS listener (docs/tls.md). The reader and
+//! writer are generic over the halves, so a plain session carries no TLS cost.
 
 use std::future::poll_fn;
 use std::io;
@@ -18,11 +22,12 @@ use actix_codec::{Decoder as _, Encoder as _, Framed};
 use actix_http::body::BodySize;
 use actix_http::ws::{self, CloseReason, Codec, Frame, Item, Message, ProtocolError};
 use actix_http::{h1, Request, Response};
+use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::rt::net::TcpStream;
 use bytes::{Buf as _, Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::SinkExt as _;
-use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Bytes asked of the socket per read; the buffer grows only for a frame that needs more.
@@ -31,20 +36,51 @@ const READ_CHUNK: usize = 4096;
 /// The path that upgrades to the WebSocket of docs/protocol.md.
 pub(crate) const WS_PATH: &str = "/ws";
 
+/// A socket a session can own after the handshake: split into a read and a write half.
+pub(crate) trait WsSocket: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// The read half.
+    type Read: AsyncRead + Unpin + 'static;
+    /// The write half.
+    type Write: AsyncWrite + Unpin + 'static;
+    /// Turns Nagle off (replies and pushes are small frames written as they come: no delay
+    /// behind an unacknowledged one) and splits the socket.
+    fn into_halves(self) -> io::Result<(Self::Read, Self::Write)>;
+}
+
+impl WsSocket for TcpStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    fn into_halves(self) -> io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+        self.set_nodelay(true)?;
+        Ok(self.into_split())
+    }
+}
+
+impl WsSocket for TlsStream<TcpStream> {
+    type Read = ReadHalf<Self>;
+    type Write = WriteHalf<Self>;
+
+    fn into_halves(self) -> io::Result<(Self::Read, Self::Write)> {
+        self.get_ref().0.set_nodelay(true)?;
+        Ok(tokio::io::split(self))
+    }
+}
+
 /// A socket that completed the WebSocket handshake.
-pub(crate) struct Upgraded {
-    pub reader: FrameReader,
-    pub writer: FrameWriter,
+pub(crate) struct Upgraded<S: WsSocket> {
+    pub reader: FrameReader<S::Read>,
+    pub writer: FrameWriter<S::Write>,
 }
 
 /// Answers an upgrade request. `Ok(Some(..))`: the handshake was accepted (101 sent) and the
 /// socket is now a WebSocket; `Ok(None)`: the request was refused with its HTTP status (404
 /// off [`WS_PATH`], the handshake error's status otherwise) and the socket is closed.
-pub(crate) async fn accept(
+pub(crate) async fn accept<S: WsSocket>(
     req: Request,
-    mut framed: Framed<TcpStream, h1::Codec>,
+    mut framed: Framed<S, h1::Codec>,
     max_frame_bytes: usize,
-) -> io::Result<Option<Upgraded>> {
+) -> io::Result<Option<Upgraded<S>>> {
     let answer = if req.path() != WS_PATH {
         Err(Response::not_found())
     } else {
@@ -75,10 +111,7 @@ pub(crate) async fn accept(
     } else {
         BytesMut::from(&parts.read_buf[..])
     };
-    // Replies and pushes are small frames written as they come: no Nagle delay behind an
-    // unacknowledged one.
-    parts.io.set_nodelay(true)?;
-    let (read, write) = parts.io.into_split();
+    let (read, write) = parts.io.into_halves()?;
     let codec = Codec::new().max_size(max_frame_bytes);
     Ok(Some(Upgraded {
         reader: FrameReader {
@@ -129,8 +162,8 @@ struct Fragments {
 }
 
 /// The read side: whole messages, with a buffer only while bytes wait to be decoded.
-pub(crate) struct FrameReader {
-    io: OwnedReadHalf,
+pub(crate) struct FrameReader<R> {
+    io: R,
     codec: Codec,
     buf: BytesMut,
     fragments: Option<Fragments>,
@@ -138,7 +171,7 @@ pub(crate) struct FrameReader {
     done: bool,
 }
 
-impl FrameReader {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next message; `None` once the peer ended the stream (or the socket failed). Cancel
     /// safe: a partly read frame stays buffered for the next call.
     pub async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
@@ -261,14 +294,14 @@ fn text(bytes: Bytes) -> Result<Incoming, ReadError> {
 }
 
 /// The write side: frames are encoded into a buffer that lives only until they are written.
-pub(crate) struct FrameWriter {
-    io: OwnedWriteHalf,
+pub(crate) struct FrameWriter<W> {
+    io: W,
     codec: Codec,
     /// Encoded bytes not yet written; empty (no allocation) while idle.
     pending: BytesMut,
 }
 
-impl FrameWriter {
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Encodes one message behind whatever is still pending; [`FrameWriter::flush`] writes.
     pub fn queue(&mut self, message: Message) -> io::Result<()> {
         self.codec
@@ -287,7 +320,9 @@ impl FrameWriter {
             self.pending.advance(n);
         }
         self.pending = BytesMut::new();
-        Ok(())
+        // A TLS stream may keep the last record in rustls until flushed; for plain TCP this
+        // is ready at once.
+        self.io.flush().await
     }
 
     /// Queues and writes one message.
@@ -301,7 +336,11 @@ impl FrameWriter {
 mod tests {
     use super::*;
 
-    async fn pair() -> (FrameReader, FrameWriter, tokio::net::TcpStream) {
+    async fn pair() -> (
+        FrameReader<OwnedReadHalf>,
+        FrameWriter<OwnedWriteHalf>,
+        tokio::net::TcpStream,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();

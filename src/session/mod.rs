@@ -9,6 +9,7 @@
 //! - [`feed`]: a room's message feed: seq order, held messages, gaps, catch-up pages.
 //! - [`outbox`]: sends waiting for the connection and for their room, expiry, put-back.
 //! - [`token_clock`]: renew-ahead warning, expiry deadline, the token a re-login carries.
+//! - [`deadlines`]: an account's timed duties, kept for one timer.
 //!
 //! Each machine takes an input and returns the pair to emit (with its extended data) and the
 //! effects the actor carries out; every row of the ZIM tables is a unit test beside it.
@@ -18,6 +19,8 @@
 pub mod classify;
 /// The account's connection machine.
 pub mod connection;
+/// An account's timed duties, one timer for all.
+pub mod deadlines;
 /// A room's message feed.
 pub mod feed;
 /// Client-side frequency limits.
@@ -35,6 +38,7 @@ pub mod token_clock;
 
 pub use classify::{DisconnectCause, Disposition};
 pub use connection::{ConnEffect, ConnEmit, ConnInput, ConnStep, ConnectionMachine};
+pub use deadlines::{Deadlines, Duty};
 pub use feed::{Feed, Live, Page};
 pub use limits::{ConversationPacer, RenewPacer, RequestShaper};
 pub use outbox::{Outbox, Queued, Ready};

@@ -9,7 +9,6 @@
 //! The futures are not `Send`: they run on the arbiter of whoever asks (an account, the
 //! renewal service). No token, secret or bearer ever reaches a log line or an error text.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ErrorCode, Secret, ZimError};
+use crate::tls::{ClientCache, ClientTrust};
 use crate::token::token04::{self, TokenError};
 use crate::token::TokenProvider;
 
@@ -84,8 +84,9 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 ///
 /// Failures: 6000104 for a connection error or a non-2xx status, 6000105 when no complete
 /// reply arrives within `timeout`, 6000103 for a reply that is not that JSON (or has an empty
-/// token), 6000001 for a URL that cannot be parsed. `http://` and `https://` (rustls, webpki
-/// roots).
+/// token), 6000001 for a URL that cannot be parsed. `http://` and `https://` (rustls: the
+/// public webpki roots plus the CA of `trust`'s `ca_file`, docs/tls.md; a refused
+/// certificate is 6000104 with "certificate" and the reason in the message).
 #[derive(Debug, Clone)]
 pub struct HttpTokenProvider {
     /// The token endpoint (`http://` or `https://`).
@@ -96,6 +97,8 @@ pub struct HttpTokenProvider {
     pub ttl_secs: Option<u64>,
     /// Deadline of one whole call: connect, request, reply body.
     pub timeout: Duration,
+    /// Whom an `https://` endpoint may be (the same trust as the fleet's backend).
+    pub trust: ClientTrust,
 }
 
 impl HttpTokenProvider {
@@ -106,6 +109,7 @@ impl HttpTokenProvider {
             bearer: None,
             ttl_secs: None,
             timeout: Duration::from_secs(5),
+            trust: ClientTrust::public_roots(),
         }
     }
 }
@@ -125,21 +129,20 @@ struct TokenReply {
 }
 
 thread_local! {
-    /// One awc client per thread: it is `Rc`-based and must not cross arbiters.
-    static HTTP_CLIENT: RefCell<Option<awc::Client>> = const { RefCell::new(None) };
+    /// One awc client per thread and trust: it is `Rc`-based and must not cross arbiters.
+    static HTTP_CLIENTS: ClientCache = const { ClientCache::new() };
 }
 
-fn http_client() -> awc::Client {
-    HTTP_CLIENT.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| {
-                crate::tls::install_crypto_provider();
-                awc::Client::builder()
-                    .max_http_version(awc::http::Version::HTTP_11)
-                    .disable_redirects()
-                    .finish()
-            })
-            .clone()
+fn http_client(trust: &ClientTrust) -> awc::Client {
+    HTTP_CLIENTS.with(|clients| {
+        clients.get(trust, |tls| {
+            // HTTP/1.1 by the trust's ALPN (awc's `max_http_version` would replace the
+            // connector's TLS, and with it the `ca_file`).
+            awc::Client::builder()
+                .disable_redirects()
+                .connector(awc::Connector::new().rustls_0_23(tls))
+                .finish()
+        })
     })
 }
 
@@ -150,8 +153,9 @@ impl TokenProvider for HttpTokenProvider {
         let ttl_secs = self.ttl_secs;
         let timeout = self.timeout;
         let user_id = user_id.to_owned();
+        let trust = self.trust.clone();
         Box::pin(async move {
-            let call = fetch_token(url, bearer, ttl_secs, timeout, user_id);
+            let call = fetch_token(url, bearer, ttl_secs, timeout, user_id, trust);
             match actix_rt::time::timeout(timeout, call).await {
                 Ok(result) => result,
                 Err(_elapsed) => Err(ZimError::new(
@@ -172,6 +176,7 @@ async fn fetch_token(
     ttl_secs: Option<u64>,
     timeout: Duration,
     user_id: String,
+    trust: ClientTrust,
 ) -> Result<Secret, ZimError> {
     let uri: awc::http::Uri = url
         .parse()
@@ -183,7 +188,7 @@ async fn fetch_token(
                 "token endpoint URL is not an absolute http:// or https:// URL",
             )
         })?;
-    let mut request = http_client().post(uri).timeout(timeout);
+    let mut request = http_client(&trust).post(uri).timeout(timeout);
     if let Some(bearer) = &bearer {
         let mut value =
             awc::http::header::HeaderValue::from_str(&format!("Bearer {}", bearer.expose()))
@@ -258,6 +263,15 @@ fn send_error(error: awc::error::SendRequestError) -> ZimError {
             ErrorCode::INVALID_PARAMETER,
             format!("token endpoint URL is invalid: {error}"),
         ),
+        SendRequestError::Connect(ConnectError::Io(io)) => {
+            match crate::tls::certificate_rejection(&io) {
+                Some(reason) => ZimError::new(
+                    ErrorCode::NETWORK_ERROR,
+                    format!("token endpoint: {reason}"),
+                ),
+                None => ZimError::new(ErrorCode::NETWORK_ERROR, format!("token endpoint: {io}")),
+            }
+        }
         other => ZimError::new(ErrorCode::NETWORK_ERROR, format!("token endpoint: {other}")),
     }
 }

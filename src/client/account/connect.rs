@@ -3,47 +3,44 @@
 
 use std::time::{Duration, Instant};
 
-use actix::io::{WriteHandler, Writer};
 use actix::prelude::*;
 use awc::ws::{Frame, Message as WsMessage};
-use awc::BoxedSocket;
 use governor::clock::Clock as _;
 use rand::Rng as _;
 
+use super::writer::LinkWriter;
 use super::Account;
-use crate::client::transport::{self, LinkItem, WriteError, WsEncoder, WsLink};
+use crate::client::transport::{self, LinkItem, WsEncoder, WsLink};
 use crate::clock::unix_secs;
 use crate::protocol::{ConnectionState, ErrorCode, Login, Request, ZimError};
 use crate::session::token_clock::{login_token, LoginToken};
-use crate::session::{ConnInput, DisconnectCause};
+use crate::session::{ConnInput, DisconnectCause, Duty};
 use crate::token::token04::client_check;
 
-/// The open WebSocket and the timers that live as long as it.
+/// The open WebSocket: its write side and its read stream. Its heartbeats are duties of the
+/// account's one timer (client/account/timer.rs), cleared with it.
 pub(super) struct Link {
-    writer: Writer<tokio::io::WriteHalf<BoxedSocket>, WriteError>,
+    pub(super) writer: LinkWriter,
     encoder: WsEncoder,
     stream: SpawnHandle,
-    pub heartbeat: Option<SpawnHandle>,
-    pub room_heartbeat: Option<SpawnHandle>,
-}
-
-impl Link {
-    /// Queues one message; false when the socket is closing.
-    pub fn write(&mut self, message: WsMessage) -> bool {
-        if self.writer.closed() {
-            return false;
-        }
-        match self.encoder.encode(message) {
-            Ok(frame) => {
-                self.writer.write(&frame);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 impl Account {
+    /// Writes one message on the link; false without a link or when it cannot take it.
+    pub(super) fn write_frame(&mut self, message: WsMessage, ctx: &mut Context<Self>) -> bool {
+        let Some(link) = self.link.as_mut() else {
+            return false;
+        };
+        let written = match link.encoder.encode(message) {
+            Ok(frame) => link.writer.push(&frame),
+            Err(_) => false,
+        };
+        if written {
+            self.flush_link(ctx);
+        }
+        written
+    }
+
     pub(super) fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
         let retry = &self.shared.config.retry;
         let down_since = *self.down_since.get_or_insert_with(Instant::now);
@@ -148,7 +145,7 @@ impl Account {
     fn open(&mut self, generation: u32, ctx: &mut Context<Self>) {
         let url = self.shared.config.backend_url.clone();
         let deadline = self.shared.config.timings.connect_timeout;
-        transport::open(url, deadline)
+        transport::open(url, deadline, &self.shared.config.trust, &self.user_id)
             .into_actor(self)
             .map(move |result, act, ctx| {
                 if generation != act.generation {
@@ -167,13 +164,10 @@ impl Account {
 
     fn link_up(&mut self, generation: u32, link: WsLink, ctx: &mut Context<Self>) {
         let stream = ctx.add_stream(transport::tagged(link.reader, generation));
-        let writer = Writer::new(link.writer, ctx);
         self.link = Some(Link {
-            writer,
+            writer: LinkWriter::new(link.writer),
             encoder: link.encoder,
             stream,
-            heartbeat: None,
-            room_heartbeat: None,
         });
         let Some(token) = self.token.clone() else {
             self.lost(
@@ -201,12 +195,13 @@ impl Account {
     pub(super) fn close_link(&mut self, ctx: &mut Context<Self>) {
         self.generation = self.generation.wrapping_add(1);
         if let Some(link) = self.link.take() {
-            ctx.cancel_future(link.writer.handle());
             ctx.cancel_future(link.stream);
-            for h in [link.heartbeat, link.room_heartbeat].into_iter().flatten() {
-                ctx.cancel_future(h);
+            if let Some(write) = link.writer.in_flight() {
+                ctx.cancel_future(write);
             }
         }
+        self.deadlines.clear(Duty::Heartbeat);
+        self.deadlines.clear(Duty::RoomHeartbeat);
         self.drop_pending(ctx);
         if !self.outbox.is_empty() {
             self.schedule_outbox_sweep(ctx);
@@ -238,9 +233,7 @@ impl StreamHandler<LinkItem> for Account {
                 Err(_) => tracing::warn!(account = %self.user_id, "non-UTF-8 frame ignored"),
             },
             Some(Ok(Frame::Ping(payload))) => {
-                if let Some(link) = self.link.as_mut() {
-                    link.write(WsMessage::Pong(payload));
-                }
+                self.write_frame(WsMessage::Pong(payload), ctx);
             }
             Some(Ok(Frame::Close(reason))) => {
                 let code = reason.map(|r| u16::from(r.code));
@@ -256,15 +249,5 @@ impl StreamHandler<LinkItem> for Account {
     }
 
     /// The stream's own end marker drives the reaction; never stop the account here.
-    fn finished(&mut self, _ctx: &mut Self::Context) {}
-}
-
-impl WriteHandler<WriteError> for Account {
-    /// A write error: the read side sees the broken socket too, and the heartbeat backs it up.
-    fn error(&mut self, err: WriteError, _ctx: &mut Self::Context) -> Running {
-        tracing::debug!(account = %self.user_id, error = %err, "socket write error");
-        Running::Continue
-    }
-
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }

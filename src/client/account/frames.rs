@@ -12,7 +12,7 @@ use crate::clock::unix_ms;
 use crate::protocol::{
     ChatMessage, ConnectionState, ConvType, LoginReply, Push, Request, ServerFrame,
 };
-use crate::session::{ConnInput, DisconnectCause};
+use crate::session::{ConnInput, DisconnectCause, Duty};
 
 impl Account {
     pub(super) fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -75,13 +75,14 @@ impl Account {
         ctx: &mut Context<Self>,
     ) {
         let timings = &self.shared.config.timings;
-        self.heartbeat_every = if reply.heartbeat_interval_ms > 0 {
-            Duration::from_millis(reply.heartbeat_interval_ms)
+        self.heartbeat_ms = if reply.heartbeat_interval_ms > 0 {
+            super::interval_ms(Duration::from_millis(reply.heartbeat_interval_ms))
         } else {
-            timings.heartbeat_interval
+            super::interval_ms(timings.heartbeat_interval)
         };
         if reply.room_heartbeat_interval_ms > 0 {
-            self.room_heartbeat_every = Duration::from_millis(reply.room_heartbeat_interval_ms);
+            self.room_heartbeat_ms =
+                super::interval_ms(Duration::from_millis(reply.room_heartbeat_interval_ms));
         }
         // server_time_ms comes from the peer: no arithmetic on it may overflow
         self.clock_offset_ms = i64::try_from(reply.server_time_ms)
@@ -91,19 +92,18 @@ impl Account {
         if self.conn.state() == ConnectionState::Connecting {
             self.shared.metrics.login_latency.record(sent_at.elapsed());
         }
-        if let Some(link) = self.link.as_mut() {
-            let hb = ctx.run_interval(self.heartbeat_every, |act, ctx| act.send_heartbeat(ctx));
-            let rhb = ctx.run_interval(self.room_heartbeat_every, |act, _ctx| {
-                act.rooms_heartbeat_due()
-            });
-            link.heartbeat = Some(hb);
-            link.room_heartbeat = Some(rhb);
+        if self.link.is_some() {
+            let now = Instant::now();
+            self.deadlines
+                .set(Duty::Heartbeat, now + self.heartbeat_every());
+            self.deadlines
+                .set(Duty::RoomHeartbeat, now + self.room_heartbeat_every());
         }
         self.set_token_expiry(reply.token_expire_at, ctx);
         self.conn_input(ConnInput::LoginOk, ctx);
     }
 
-    fn send_heartbeat(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn send_heartbeat(&mut self, ctx: &mut Context<Self>) {
         if self.heartbeat_pending() {
             return; // the one in flight will time out if the link is dead
         }

@@ -8,7 +8,8 @@
 //! - `commands.rs`: the handle's commands; `connect.rs`: admission, token, link up and down;
 //!   `requests.rs`: ids, deadlines and the owner of each reply; `frames.rs`: what the server
 //!   sends, login, heartbeats; `outbox.rs`: sends; `token.rs`: expiry and renewal;
-//!   `rooms.rs`: the room actors it supervises.
+//!   `rooms.rs`: the room actors it supervises; `timer.rs`: its one timer;
+//!   `writer.rs`: the link's write side.
 
 mod commands;
 mod connect;
@@ -17,7 +18,9 @@ pub(crate) mod messages;
 mod outbox;
 mod requests;
 mod rooms;
+mod timer;
 mod token;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,10 +43,15 @@ use crate::bot::Bot;
 use crate::clock::unix_ms;
 use crate::protocol::{ConnectionEvent, ErrorCode, Secret, ZimError};
 use crate::session::{
-    Backoff, ConnEffect, ConnInput, ConnStep, ConnectionMachine, ConversationPacer,
+    Backoff, ConnEffect, ConnInput, ConnStep, ConnectionMachine, ConversationPacer, Deadlines,
     DisconnectCause, Outbox, RenewPacer, RequestShaper, TokenClock,
 };
 use crate::token::TokenProvider;
+
+/// An interval in ms, at least 1 and at most u32::MAX (about 49 days).
+fn interval_ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+}
 
 /// The account actor. See the module doc.
 pub(crate) struct Account {
@@ -54,7 +62,7 @@ pub(crate) struct Account {
     provider: Arc<dyn TokenProvider>,
     bot: Arc<dyn Bot>,
     /// Rooms of the spec, entered after the first login.
-    initial_rooms: Vec<RoomSpec>,
+    initial_rooms: Box<[RoomSpec]>,
 
     conn: ConnectionMachine,
     since_ms: u64,
@@ -69,8 +77,10 @@ pub(crate) struct Account {
     /// Since when the account has been without a link (Reconnecting or first Connecting).
     down_since: Option<Instant>,
     offline_until: Option<Instant>,
-    heartbeat_every: Duration,
-    room_heartbeat_every: Duration,
+    /// The heartbeat intervals, ms (as the server's login reply says; kept small: an idle
+    /// account's actor is one allocation, docs/design.md "What an account costs").
+    heartbeat_ms: u32,
+    room_heartbeat_ms: u32,
     /// Server clock minus ours, in ms.
     clock_offset_ms: i64,
 
@@ -86,7 +96,9 @@ pub(crate) struct Account {
 
     token: Option<Secret>,
     token_clock: TokenClock,
-    token_timers: [Option<SpawnHandle>; 2],
+    /// Its timed duties (src/session/deadlines.rs) and the one timer armed for the earliest.
+    deadlines: Deadlines,
+    timer: Option<(SpawnHandle, Instant)>,
 
     shaper: RequestShaper,
     conversations: ConversationPacer,
@@ -108,7 +120,7 @@ impl Account {
             device_id: spec.device_id.map(String::into_boxed_str),
             provider: spec.token,
             bot,
-            initial_rooms: spec.rooms,
+            initial_rooms: spec.rooms.into_boxed_slice(),
             conn: ConnectionMachine::default(),
             since_ms: unix_ms(),
             ended: None,
@@ -119,8 +131,8 @@ impl Account {
             backoff: Backoff::default(),
             down_since: None,
             offline_until: None,
-            heartbeat_every: timings.heartbeat_interval,
-            room_heartbeat_every: Duration::from_secs(15),
+            heartbeat_ms: interval_ms(timings.heartbeat_interval),
+            room_heartbeat_ms: 15_000,
             clock_offset_ms: 0,
             rooms: Vec::new(),
             next_room_serial: 0,
@@ -129,13 +141,22 @@ impl Account {
             outbox_sweep: None,
             token: None,
             token_clock: TokenClock::new(timings.renew_ahead, timings.expire_margin),
-            token_timers: [None, None],
+            deadlines: Deadlines::default(),
+            timer: None,
             shaper: RequestShaper::default(),
             conversations: ConversationPacer::default(),
             renewals: RenewPacer::default(),
             logout_reply: None,
             shared,
         }
+    }
+
+    fn heartbeat_every(&self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms))
+    }
+
+    fn room_heartbeat_every(&self) -> Duration {
+        Duration::from_millis(u64::from(self.room_heartbeat_ms))
     }
 
     fn own_handle(&self, ctx: &Context<Self>) -> AccountHandle {
@@ -221,7 +242,7 @@ impl Account {
                     self.down_since = None;
                     // rooms entered by a caller before the first login was through
                     self.rooms_resume(true);
-                    for spec in std::mem::take(&mut self.initial_rooms) {
+                    for spec in std::mem::take(&mut self.initial_rooms).into_vec() {
                         self.start_room(spec, None, ctx);
                     }
                 }

@@ -2,6 +2,7 @@
 //! flight knows its owner (the account itself, a room actor, a waiting caller, or an outbox
 //! send), and its reply, its timeout or its loss with the link goes to that owner.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use crate::client::room::messages::{reply_error, Answer, RoomTag};
 use crate::protocol::{
     ErrorCode, LoginReply, MessageSendReply, Request, RequestFrame, Secret, ServerFrame, ZimError,
 };
-use crate::session::{ConnInput, DisconnectCause, Queued};
+use crate::session::{ConnInput, DisconnectCause, Duty, Queued};
 
 /// A caller waiting for a reply body (`Ok(frame text)`) or the request's error.
 pub(super) type CallerReply = Box<dyn FnOnce(Result<&str, ZimError>)>;
@@ -50,7 +51,8 @@ pub(super) enum Owner {
 /// A request in flight.
 pub(super) struct Pending {
     owner: Owner,
-    timer: SpawnHandle,
+    /// When it times out (a duty of the account's one timer, client/account/timer.rs).
+    deadline: Instant,
     sent_at: Instant,
 }
 
@@ -64,28 +66,59 @@ impl Account {
         timeout: Duration,
         ctx: &mut Context<Self>,
     ) -> Result<u64, Owner> {
-        let Some(link) = self.link.as_mut() else {
+        if self.link.is_none() {
             return Err(owner);
-        };
+        }
         let id = self.next_id;
         let text = match serde_json::to_string(&RequestFrame { id, request }) {
             Ok(text) => text,
             Err(_) => return Err(owner),
         };
-        if !link.write(WsMessage::Text(text.into())) {
+        if !self.write_frame(WsMessage::Text(text.into()), ctx) {
             return Err(owner);
         }
         self.next_id += 1;
-        let timer = ctx.run_later(timeout, move |act, ctx| act.timed_out(id, ctx));
+        let sent_at = Instant::now();
+        let deadline = sent_at + timeout;
         self.pending.insert(
             id,
             Pending {
                 owner,
-                timer,
-                sent_at: Instant::now(),
+                deadline,
+                sent_at,
             },
         );
+        self.deadlines.set_earlier(Duty::Requests, deadline);
+        self.arm_timer(ctx);
         Ok(id)
+    }
+
+    /// Takes request `id` out of the table. An empty table lets go of its memory: an idle
+    /// account has nothing in flight most of the time.
+    fn take_pending(&mut self, id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&id);
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = HashMap::new();
+        }
+        p
+    }
+
+    /// The requests duty fell due: every request past its deadline times out, in id order;
+    /// the duty is set again for the earliest one left.
+    pub(super) fn expire_requests(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        let mut overdue: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        overdue.sort_unstable();
+        for id in overdue {
+            self.timed_out(id, ctx);
+        }
+        if let Some(next) = self.pending.values().map(|p| p.deadline).min() {
+            self.deadlines.set_earlier(Duty::Requests, next);
+        }
     }
 
     /// Whether a request of this kind is in flight.
@@ -98,11 +131,12 @@ impl Account {
     /// The link went down: every request in flight is lost. Sends go back to the front of
     /// the outbox in their order; every other owner hears "not sent".
     pub(super) fn drop_pending(&mut self, ctx: &mut Context<Self>) {
-        let mut pending: Vec<(u64, Pending)> = self.pending.drain().collect();
+        let mut pending: Vec<(u64, Pending)> =
+            std::mem::take(&mut self.pending).into_iter().collect();
         pending.sort_by_key(|(id, _)| *id);
+        self.deadlines.clear(Duty::Requests);
         let mut resend = Vec::new();
         for (_, p) in pending {
-            ctx.cancel_future(p.timer);
             match p.owner {
                 Owner::Send(queued) => resend.push(*queued),
                 owner => self.fail_unsent(owner, ErrorCode::NETWORK_ERROR, ctx),
@@ -132,7 +166,7 @@ impl Account {
     }
 
     fn timed_out(&mut self, id: u64, ctx: &mut Context<Self>) {
-        let Some(p) = self.pending.remove(&id) else {
+        let Some(p) = self.take_pending(id) else {
             return;
         };
         let generation = self.generation;
@@ -163,10 +197,9 @@ impl Account {
         text: &str,
         ctx: &mut Context<Self>,
     ) {
-        let Some(p) = self.pending.remove(&id) else {
+        let Some(p) = self.take_pending(id) else {
             return; // late (already timed out) or unknown
         };
-        ctx.cancel_future(p.timer);
         self.answer(p.owner, code, msg.unwrap_or_default(), text, p.sent_at, ctx);
     }
 

@@ -51,6 +51,9 @@ impl Account {
             clock_offset_ms: self.clock_offset_ms,
         };
         let addr = Supervisor::start(move |_| Room::new(init));
+        // One slot at a time: most accounts keep one or a few rooms for their whole life, and
+        // a Vec's first growth would reserve four.
+        self.rooms.reserve_exact(1);
         self.rooms.push(RoomChild {
             id,
             serial,

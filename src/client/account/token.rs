@@ -15,34 +15,37 @@ use crate::protocol::{ErrorCode, RenewToken, Request, Secret, ZimError};
 use crate::session::limits::RenewPacer;
 use crate::session::retry::jittered;
 use crate::session::token_clock::keep_for_relogin;
-use crate::session::{ConnInput, DisconnectCause};
+use crate::session::{ConnInput, DisconnectCause, Duty};
 use crate::token::token04::{client_check, read_expiry};
 
 impl Account {
-    /// A new expiry (login or renew_token reply): the warning and the end timers.
+    /// A new expiry (login or renew_token reply): the warning and the end, two duties of the
+    /// account's one timer (src/session/deadlines.rs).
     pub(super) fn set_token_expiry(&mut self, expire_at: i64, ctx: &mut Context<Self>) {
-        for h in self.token_timers.iter_mut().filter_map(Option::take) {
-            ctx.cancel_future(h);
-        }
         let timers = self.token_clock.set(expire_at, unix_ms() as i64);
-        let warn = ctx.run_later(timers.warn_in, move |act, ctx| {
-            if act.token_clock.expire_at() == expire_at {
-                let left = act.token_clock.remaining_secs(unix_ms() as i64);
-                act.token_will_expire(left, ctx);
-            }
-        });
-        let end = ctx.run_later(timers.end_in, move |act, ctx| {
-            // A newer token already held (renewed while Reconnecting) goes with the re-login.
-            let held = act
-                .token
-                .as_ref()
-                .and_then(|t| read_expiry(t.expose()).ok())
-                .unwrap_or(0);
-            if act.token_clock.ends(expire_at, held) {
-                act.conn_input(ConnInput::Lost(DisconnectCause::TokenNotRenewed), ctx);
-            }
-        });
-        self.token_timers = [Some(warn), Some(end)];
+        let now = Instant::now();
+        self.deadlines.set(Duty::TokenWarn, now + timers.warn_in);
+        self.deadlines.set(Duty::TokenEnd, now + timers.end_in);
+        self.arm_timer(ctx);
+    }
+
+    /// The warning duty fell due: onTokenWillExpire for the current expiry.
+    pub(super) fn token_warn_due(&mut self, ctx: &mut Context<Self>) {
+        let left = self.token_clock.remaining_secs(unix_ms() as i64);
+        self.token_will_expire(left, ctx);
+    }
+
+    /// The end duty fell due: without a renewal the account ends (TokenExpired).
+    pub(super) fn token_end_due(&mut self, ctx: &mut Context<Self>) {
+        // A newer token already held (renewed while Reconnecting) goes with the re-login.
+        let held = self
+            .token
+            .as_ref()
+            .and_then(|t| read_expiry(t.expose()).ok())
+            .unwrap_or(0);
+        if self.token_clock.ends(self.token_clock.expire_at(), held) {
+            self.conn_input(ConnInput::Lost(DisconnectCause::TokenNotRenewed), ctx);
+        }
     }
 
     /// onTokenWillExpire (the server's push or the local timer, once per expiry).
