@@ -6,8 +6,8 @@
 //! # Layout
 //!
 //! - `protocol/`: the wire contract: frames (serde), ZIM enums and error codes. No I/O.
-//! - `session/`: the ZIM rules as pure code: connection and room transitions, message feed,
-//!   outbox, token clock, retry schedule and backoff, disconnect classification, client-side
+//! - `session/`: the ZIM rules as pure code: connection and room transitions, message feed
+//!   (seq order, room incarnations), outbox, token clock, retry schedule and backoff, disconnect classification, client-side
 //!   limits. Input -> (state, events, effects). No I/O.
 //! - `token/`: Token04 encode/verify (GCM and CBC), client-side token checks, token providers.
 //! - `client/`: the actor tree: fleet (top, arbiters, handles) and its root actor (how

@@ -776,8 +776,15 @@ async fn room_ops_and_their_errors() {
         )
         .await;
     assert_eq!(code(&reply), 0, "{reply}");
+    // the room object: its fields, and the incarnation the server gave it (tests/incarnation.rs)
+    let mut room = reply["room"].clone();
+    let incarnation = room.as_object_mut().unwrap().remove("incarnation");
+    assert!(
+        incarnation.is_some_and(|i| i.as_u64().is_some_and(|i| i > 0)),
+        "{reply}"
+    );
     assert_eq!(
-        reply["room"],
+        room,
         json!({"room_id": "r1", "room_name": "Room one", "member_count": 1, "attributes": {"k": "v"}})
     );
     assert_error(

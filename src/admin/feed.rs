@@ -128,6 +128,7 @@ mod tests {
             seq: Some(id),
             timestamp_ms: 0,
             client_msg_id: String::new(),
+            incarnation: None,
         }
     }
 

@@ -107,6 +107,7 @@ pub(crate) mod tests {
             seq: Some(1),
             timestamp_ms: 0,
             client_msg_id: "c1".into(),
+            incarnation: None,
         }
     }
 

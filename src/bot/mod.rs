@@ -47,6 +47,18 @@ pub trait Bot: Send + Sync + 'static {
     /// A room stopped recovering and stays out.
     fn on_room_gave_up(&self, _account: &AccountHandle, _room_id: &str, _reason: &str) {}
 
+    /// A room came back as another incarnation (the server created it again: a restart, or
+    /// destroyed and entered again). Its seqs start over from `new`'s first message; what
+    /// the bot heard of `old` stays heard and no message of it follows.
+    fn on_room_incarnation_changed(
+        &self,
+        _account: &AccountHandle,
+        _room_id: &str,
+        _old: u64,
+        _new: u64,
+    ) {
+    }
+
     /// The bot was put on an account that already runs (a hot reload changed its file's
     /// behaviour or settings): `status` is where the account and its rooms stand now, so a
     /// timer-driven bot can start its loops without waiting for a state change.

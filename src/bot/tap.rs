@@ -76,6 +76,17 @@ impl Bot for Tap {
         self.inner.on_room_gave_up(account, room_id, reason);
     }
 
+    fn on_room_incarnation_changed(
+        &self,
+        account: &AccountHandle,
+        room_id: &str,
+        old: u64,
+        new: u64,
+    ) {
+        self.inner
+            .on_room_incarnation_changed(account, room_id, old, new);
+    }
+
     fn on_attached(&self, account: &AccountHandle, status: &AccountStatus) {
         self.inner.on_attached(account, status);
     }

@@ -56,6 +56,17 @@ pub enum EventKind {
         /// The error, as text.
         error: String,
     },
+    /// A room came back as another incarnation (docs/protocol.md, "Room incarnation"): the
+    /// room was created again (a server restart, or destroyed and entered again); its seqs
+    /// start over and no catch-up reaches into the old one.
+    RoomIncarnationChanged {
+        /// The room.
+        room_id: String,
+        /// The incarnation the account knew.
+        old: u64,
+        /// The incarnation the room has now.
+        new: u64,
+    },
     /// A room gave up recovering (restart budget spent, or policy "leave").
     RoomGaveUp {
         /// The room.

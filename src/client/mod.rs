@@ -34,7 +34,8 @@
 //!
 //! Words: the *connection* is the account's ZIM connection state (the machine in
 //! src/session/connection.rs); a *link* is one open WebSocket (transport.rs), an account has
-//! at most one at a time; an *incarnation* is one run of a room actor between restarts.
+//! at most one at a time; a *generation* is one run of a room actor between restarts; an
+//! *incarnation* is one life of a room on the server (docs/protocol.md, "Room incarnation").
 //!
 //! # Files
 //!

@@ -105,7 +105,7 @@ struct Run {
     /// Slot -> logged out by a ramp down.
     gone: Vec<bool>,
     /// Slot -> joined after sending began: the room seqs this shard's sends had then got.
-    joined_after: Vec<Option<Vec<u64>>>,
+    joined_after: Vec<Option<Vec<(u64, u64)>>>,
     added: u64,
     departed: u64,
     add_errors: u64,
@@ -529,10 +529,11 @@ impl Run {
             let sends = self.shared.sends.borrow();
             if sends.issued > 0 {
                 if let Some(m) = &self.members[slot as usize] {
-                    let seqs = m
-                        .rooms
-                        .iter()
-                        .map(|r| sends.seqs.get(&r.1).map_or(0, |s| s.1));
+                    let seqs = m.rooms.iter().map(|r| {
+                        // the room's latest incarnation and its highest seq
+                        let latest = sends.seqs.get(&r.1).and_then(|by| by.last_key_value());
+                        latest.map_or((0, 0), |(i, s)| (*i, s.1))
+                    });
                     self.joined_after[slot as usize] = Some(seqs.collect());
                 }
             }
@@ -698,10 +699,12 @@ impl Run {
         c.accounts_added = self.added;
         c.accounts_expected_online = self.added - self.departed;
         c.accounts_fully_connected = fully;
-        c.messages_missing = self
+        let missing = self
             .shared
             .receivers
             .missing(&memberships, &self.shared.sends.borrow().seqs);
+        c.messages_missing = missing.messages;
+        c.messages_lost_with_backend = missing.lost_with_backend;
         c.chaos_drops = self.chaos.drops;
         c.chaos_offline = self.chaos.offline;
         c.server_drops = self.server_drops;

@@ -1,7 +1,9 @@
 //! The load bot: every account of a run shares one [`LoadBot`]; it receives messages and
 //! measures end-to-end latency (the send time travels in the body), deliveries, and
-//! duplicates by room seq. Missing seqs are counted at the end against what the rooms
-//! produced ([`Receivers::missing`]).
+//! duplicates by (room, incarnation, seq): a room created again (a server restart) numbers
+//! from 1 again, which is neither a duplicate nor hides a loss. Missing seqs are counted at
+//! the end against what the rooms produced ([`Receivers::missing`]), those of an
+//! incarnation that died with its backend apart (docs/loadtest.md, "Lost with the backend").
 //!
 //! Handlers run on the accounts' arbiter threads, so the state is split into stripes by
 //! receiver, each behind its own short lock.
@@ -108,10 +110,21 @@ impl SeqSet {
     }
 }
 
+/// The seqs one receiver saw in one room, per incarnation (0: the server sends none),
+/// oldest first: one or two entries.
+type ByIncarnation = Vec<(u64, SeqSet)>;
+
+fn of_incarnation(sets: Option<&ByIncarnation>, incarnation: u64) -> Option<&SeqSet> {
+    sets?
+        .iter()
+        .find(|(i, _)| *i == incarnation)
+        .map(|(_, s)| s)
+}
+
 #[derive(Debug, Default)]
 struct Stripe {
-    /// (receiver slot << 32 | room slot) -> seqs seen.
-    seqs: HashMap<u64, SeqSet>,
+    /// (receiver slot << 32 | room slot) -> seqs seen, per incarnation.
+    seqs: HashMap<u64, ByIncarnation>,
     latency: Hist,
     delivered: u64,
     duplicated: u64,
@@ -187,7 +200,18 @@ impl Receivers {
             self.room_slot(&message.conv_id),
         ) {
             let key = (u64::from(account) << 32) | u64::from(room);
-            if !stripe.seqs.entry(key).or_default().insert(seq) {
+            let incarnation = message.incarnation.unwrap_or(0);
+            let sets = stripe.seqs.entry(key).or_default();
+            let set = match sets.iter().position(|(i, _)| *i == incarnation) {
+                Some(at) => &mut sets[at].1,
+                None => {
+                    sets.push((incarnation, SeqSet::default()));
+                    sets.sort_by_key(|(i, _)| *i);
+                    let at = sets.iter().position(|(i, _)| *i == incarnation);
+                    &mut sets[at.expect("just pushed")].1
+                }
+            };
+            if !set.insert(seq) {
                 stripe.duplicated += 1;
                 return;
             }
@@ -264,66 +288,147 @@ impl Receivers {
         out
     }
 
-    /// The highest seq any receiver of this shard saw in each room slot, and the lowest.
-    fn seen_bounds(&self) -> HashMap<u32, (u64, u64)> {
-        let mut bounds: HashMap<u32, (u64, u64)> = HashMap::new();
+    /// The lowest and highest seq any receiver of this shard saw, per (room slot,
+    /// incarnation).
+    fn seen_bounds(&self) -> HashMap<(u32, u64), (u64, u64)> {
+        let mut bounds: HashMap<(u32, u64), (u64, u64)> = HashMap::new();
         for s in &self.stripes {
-            for (key, set) in &lock(s).seqs {
+            for (key, sets) in &lock(s).seqs {
                 let room = (*key & 0xffff_ffff) as u32;
-                if let (Some(lo), Some(hi)) = (set.first(), set.last()) {
-                    let b = bounds.entry(room).or_insert((lo, hi));
-                    b.0 = b.0.min(lo);
-                    b.1 = b.1.max(hi);
+                for (incarnation, set) in sets {
+                    if let (Some(lo), Some(hi)) = (set.first(), set.last()) {
+                        let b = bounds.entry((room, *incarnation)).or_insert((lo, hi));
+                        b.0 = b.0.min(lo);
+                        b.1 = b.1.max(hi);
+                    }
                 }
             }
         }
         bounds
     }
 
-    /// Seqs each member should have seen and did not. `members`: every membership in this
-    /// shard; `sent`: room slot -> (lowest, highest) seq this shard's own sends got. A
-    /// member's window runs from the earlier of its first seq and the room's first own send
-    /// (from its own first seq for one that joined after sending began), to the highest seq
-    /// seen in the room by anyone here (its own last seq for one that left).
-    pub fn missing(&self, members: &[Membership], sent: &HashMap<u32, (u64, u64)>) -> u64 {
+    /// Seqs each member should have seen and did not, per (room, incarnation). `members`:
+    /// every membership in this shard; `sent`: room slot -> incarnation -> (lowest, highest)
+    /// seq this shard's own sends got. In each incarnation a member's window runs from the
+    /// earlier of its first seq and the room's first own send (from its own first seq in
+    /// the incarnation it joined after sending began; an earlier one does not count), to the
+    /// highest seq seen there by anyone here (its own last seq for one that left).
+    ///
+    /// Of an incarnation that ended (the room has a later one), the seqs past the last one a
+    /// member received are [`Missing::lost_with_backend`]: the backend that numbered them
+    /// died (or destroyed the room) before it delivered them, and no catch-up can fetch
+    /// them from a room that is gone. A hole below that last seq is the client's and counts
+    /// as missing, like everything missing in a room's last incarnation.
+    pub fn missing(&self, members: &[Membership], sent: &Sent) -> Missing {
         let seen = self.seen_bounds();
-        let mut missing = 0;
-        for m in members {
-            let (account, room) = (m.account, m.room);
-            let own = sent.get(&room).copied();
-            let any = seen.get(&room).copied();
-            let hi = match (own, any) {
-                (Some(a), Some(b)) => a.1.max(b.1),
-                (Some(a), None) => a.1,
-                (None, Some(b)) => b.1,
-                (None, None) => continue,
-            };
-            let key = (u64::from(account) << 32) | u64::from(room);
-            let stripe = lock(&self.stripes[account as usize % STRIPES]);
-            let set = stripe.seqs.get(&key);
-            let first = set.and_then(SeqSet::first);
-            let lo = match (first, own, m.joined_after) {
-                (Some(f), _, Some(_)) => f,
-                (None, _, Some(after)) => after + 1,
-                (Some(f), Some(o), None) => f.min(o.0),
-                (Some(f), None, None) => f,
-                (None, Some(o), None) => o.0,
-                // Saw nothing in a room where only other shards sent: count from the lowest
-                // seq anyone here saw.
-                (None, None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
-            };
-            let hi = match (m.left, set.and_then(SeqSet::last)) {
-                (true, Some(own)) => own,
-                (true, None) => continue,
-                (false, _) => hi,
-            };
-            if lo > hi {
-                continue;
-            }
-            let have = set.map(|s| s.count_in(lo, hi)).unwrap_or(0);
-            missing += (hi - lo + 1) - have;
+        let mut incarnations: HashMap<u32, Vec<u64>> = HashMap::new();
+        let rooms = sent
+            .iter()
+            .flat_map(|(room, by)| by.keys().map(move |i| (*room, *i)))
+            .chain(seen.keys().copied());
+        for (room, incarnation) in rooms {
+            incarnations.entry(room).or_default().push(incarnation);
         }
-        missing
+        for list in incarnations.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let mut out = Missing::default();
+        for m in members {
+            let key = (u64::from(m.account) << 32) | u64::from(m.room);
+            let stripe = lock(&self.stripes[m.account as usize % STRIPES]);
+            let sets = stripe.seqs.get(&key);
+            let list = incarnations.get(&m.room).map(Vec::as_slice).unwrap_or(&[]);
+            for (n, &incarnation) in list.iter().enumerate() {
+                let joined_after = match m.joined_after {
+                    Some((at, _)) if incarnation < at => continue,
+                    Some((at, seq)) if incarnation == at => Some(seq),
+                    _ => None,
+                };
+                let window = Window {
+                    own: sent
+                        .get(&m.room)
+                        .and_then(|by| by.get(&incarnation))
+                        .copied(),
+                    any: seen.get(&(m.room, incarnation)).copied(),
+                    set: of_incarnation(sets, incarnation),
+                    left: m.left,
+                    joined_after,
+                };
+                let (missing, tail) = window.missing();
+                if n + 1 < list.len() {
+                    out.messages += missing - tail;
+                    out.lost_with_backend += tail;
+                } else {
+                    out.messages += missing;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Room slot -> incarnation (0: the server sends none) -> (lowest, highest) seq of this
+/// shard's own sends.
+pub type Sent = HashMap<u32, BTreeMap<u64, (u64, u64)>>;
+
+/// What [`Receivers::missing`] counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Missing {
+    /// Seqs a member should have seen and did not: the client's losses.
+    pub messages: u64,
+    /// Seqs of an incarnation that ended, past the last one a member received there: lost
+    /// with the backend (see [`Receivers::missing`]).
+    pub lost_with_backend: u64,
+}
+
+/// One member's view of one incarnation of one room.
+struct Window<'a> {
+    own: Option<(u64, u64)>,
+    any: Option<(u64, u64)>,
+    set: Option<&'a SeqSet>,
+    left: bool,
+    joined_after: Option<u64>,
+}
+
+impl Window<'_> {
+    /// (missing, of which past the member's last seq).
+    fn missing(&self) -> (u64, u64) {
+        let (own, any, set) = (self.own, self.any, self.set);
+        let hi = match (own, any) {
+            (Some(a), Some(b)) => a.1.max(b.1),
+            (Some(a), None) => a.1,
+            (None, Some(b)) => b.1,
+            (None, None) => return (0, 0),
+        };
+        let first = set.and_then(SeqSet::first);
+        let lo = match (first, own, self.joined_after) {
+            (Some(f), _, Some(_)) => f,
+            (None, _, Some(after)) => after + 1,
+            (Some(f), Some(o), None) => f.min(o.0),
+            (Some(f), None, None) => f,
+            (None, Some(o), None) => o.0,
+            // Saw nothing in a room where only other shards sent: count from the lowest
+            // seq anyone here saw.
+            (None, None, None) => any.map(|b| b.0).unwrap_or(hi + 1),
+        };
+        let last = set.and_then(SeqSet::last);
+        let hi = match (self.left, last) {
+            (true, Some(own)) => own,
+            (true, None) => return (0, 0),
+            (false, _) => hi,
+        };
+        if lo > hi {
+            return (0, 0);
+        }
+        let have = set.map(|s| s.count_in(lo, hi)).unwrap_or(0);
+        let tail_from = last.map_or(lo, |l| (l + 1).max(lo));
+        let tail = if tail_from > hi {
+            0
+        } else {
+            hi - tail_from + 1
+        };
+        ((hi - lo + 1) - have, tail)
     }
 }
 
@@ -336,9 +441,10 @@ pub struct Membership {
     pub room: u32,
     /// Logged out by a ramp down: its window ends at its own last seq.
     pub left: bool,
-    /// Joined after sending began: the highest seq this shard's sends had then got in the
-    /// room (its window starts at its own first seq). None: there from the start.
-    pub joined_after: Option<u64>,
+    /// Joined after sending began: the room's incarnation then and the highest seq this
+    /// shard's sends had got in it (its window starts at its own first seq there). None:
+    /// there from the start.
+    pub joined_after: Option<(u64, u64)>,
 }
 
 /// The bot every load account runs.
@@ -393,6 +499,7 @@ mod tests {
             seq: Some(seq),
             timestamp_ms: 0,
             client_msg_id: seq.to_string(),
+            incarnation: None,
         }
     }
 
@@ -414,22 +521,107 @@ mod tests {
         assert_eq!(got.latency.count(), 6);
         assert!(got.latency.0.equivalent(got.latency.0.max(), 4_000));
         // The room's own sends got seqs 1..=5: a misses 5, b misses 2, 4, 5.
-        let sent = HashMap::from([(0, (1, 5))]);
-        let m = |account, left, joined_after| Membership {
+        let sent = Sent::from([(0, BTreeMap::from([(0, (1, 5))]))]);
+        let m = |account, left, joined_after: Option<u64>| Membership {
             account,
             room: 0,
             left,
-            joined_after,
+            joined_after: joined_after.map(|seq| (0, seq)),
         };
-        assert_eq!(
-            rx.missing(&[m(0, false, None), m(1, false, None)], &sent),
-            4
-        );
+        let missing = |rx: &Receivers, members: &[Membership]| rx.missing(members, &sent).messages;
+        assert_eq!(missing(&rx, &[m(0, false, None), m(1, false, None)]), 4);
         // b left after seq 3: only its gap at 2 counts.
-        assert_eq!(rx.missing(&[m(0, false, None), m(1, true, None)], &sent), 2);
+        assert_eq!(missing(&rx, &[m(0, false, None), m(1, true, None)]), 2);
         // b joined late (after seq 2 had gone): from its first seq (1 here) on.
-        assert_eq!(rx.missing(&[m(1, false, Some(2))], &sent), 3);
+        assert_eq!(missing(&rx, &[m(1, false, Some(2))]), 3);
         let silent = Receivers::new(HashMap::from([("c".to_string(), 0)]), HashMap::new());
-        assert_eq!(silent.missing(&[m(0, false, Some(3))], &sent), 2);
+        assert_eq!(missing(&silent, &[m(0, false, Some(3))]), 2);
+    }
+
+    fn of(incarnation: u64, seq: u64) -> ChatMessage {
+        ChatMessage {
+            incarnation: Some(incarnation),
+            ..msg("r", seq, make_body(40, 1_000_000_000, seq))
+        }
+    }
+
+    fn two_members() -> Receivers {
+        let accounts = HashMap::from([("a".to_string(), 0), ("b".to_string(), 1)]);
+        Receivers::new(accounts, HashMap::from([("r".to_string(), 0)]))
+    }
+
+    fn member(account: u32) -> Membership {
+        Membership {
+            account,
+            room: 0,
+            left: false,
+            joined_after: None,
+        }
+    }
+
+    #[test]
+    fn a_room_created_again_numbers_from_one_without_duplicates() {
+        let rx = two_members();
+        for (incarnation, seqs) in [(7, 1..=5), (9, 1..=3)] {
+            for seq in seqs {
+                rx.receive("a", &of(incarnation, seq), 1_000_000_100);
+            }
+        }
+        rx.receive("a", &of(9, 3), 1_000_000_100);
+        let got = rx.collect();
+        assert_eq!((got.delivered, got.duplicated), (8, 1));
+        let sent = Sent::from([(0, BTreeMap::from([(7, (1, 5)), (9, (1, 3))]))]);
+        assert_eq!(rx.missing(&[member(0)], &sent), Missing::default());
+    }
+
+    #[test]
+    fn what_a_dead_incarnation_never_delivered_is_lost_with_the_backend_holes_are_not() {
+        let rx = two_members();
+        // Incarnation 7 acknowledged seqs 1..=10 and died: a got 1..=8, b got 1..=6 but
+        // not 3. Incarnation 9 (the restarted server) sent 1..=4: a got them all, b not 4.
+        for seq in 1..=8 {
+            rx.receive("a", &of(7, seq), 1_000_000_100);
+        }
+        for seq in [1, 2, 4, 5, 6] {
+            rx.receive("b", &of(7, seq), 1_000_000_100);
+        }
+        for seq in 1..=4 {
+            rx.receive("a", &of(9, seq), 1_000_000_100);
+        }
+        for seq in 1..=3 {
+            rx.receive("b", &of(9, seq), 1_000_000_100);
+        }
+        let sent = Sent::from([(0, BTreeMap::from([(7, (1, 10)), (9, (1, 4))]))]);
+        let got = rx.missing(&[member(0), member(1)], &sent);
+        // lost with the backend: a's 9, 10 and b's 7..=10; missing: b's 3 (a hole) and its
+        // 4 of the live incarnation
+        assert_eq!(
+            got,
+            Missing {
+                messages: 2,
+                lost_with_backend: 6,
+            }
+        );
+        // Without the later incarnation the same tail is an ordinary loss.
+        let one = Sent::from([(0, BTreeMap::from([(7, (1, 10))]))]);
+        let rx7 = two_members();
+        for seq in 1..=8 {
+            rx7.receive("a", &of(7, seq), 1_000_000_100);
+        }
+        assert_eq!(rx7.missing(&[member(0)], &one).messages, 2);
+    }
+
+    #[test]
+    fn a_late_joiner_counts_from_the_incarnation_it_joined() {
+        let rx = two_members();
+        for seq in 3..=5 {
+            rx.receive("b", &of(9, seq), 1_000_000_100);
+        }
+        let sent = Sent::from([(0, BTreeMap::from([(7, (1, 10)), (9, (1, 5))]))]);
+        let late = Membership {
+            joined_after: Some((9, 2)),
+            ..member(1)
+        };
+        assert_eq!(rx.missing(&[late], &sent), Missing::default());
     }
 }

@@ -59,6 +59,14 @@ pub struct Counts {
     pub messages_missing: u64,
     /// Messages duplicated.
     pub messages_duplicated: u64,
+    /// Seqs of a room incarnation that ended (a backend restart, a room destroyed) that a
+    /// member never got, past the last one it got there: lost with the backend, not by the
+    /// client, and not in `messages_missing` (docs/loadtest.md, "Lost with the backend").
+    #[serde(default)]
+    pub messages_lost_with_backend: u64,
+    /// Rooms that came back as another incarnation (event `room_incarnation_changed`).
+    #[serde(default)]
+    pub room_incarnations_changed: u64,
     /// Client-side chaos: links dropped, accounts held offline; server-side drops requested.
     pub chaos_drops: u64,
     /// Chaos offline.
@@ -113,6 +121,8 @@ impl Counts {
             messages_delivered,
             messages_missing,
             messages_duplicated,
+            messages_lost_with_backend,
+            room_incarnations_changed,
             chaos_drops,
             chaos_offline,
             server_drops,
@@ -141,6 +151,8 @@ impl Counts {
         self.messages_delivered += messages_delivered;
         self.messages_missing += messages_missing;
         self.messages_duplicated += messages_duplicated;
+        self.messages_lost_with_backend += messages_lost_with_backend;
+        self.room_incarnations_changed += room_incarnations_changed;
         self.chaos_drops += chaos_drops;
         self.chaos_offline += chaos_offline;
         self.server_drops += server_drops;

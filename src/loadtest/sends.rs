@@ -2,11 +2,11 @@
 //! turn), at most [`MAX_SENDS_IN_FLIGHT`] waiting for a reply; outcomes counted by second.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::receiver::{make_body, now_us};
+use super::receiver::{make_body, now_us, Sent};
 use crate::client::AccountHandle;
 use crate::protocol::MessageType;
 
@@ -16,6 +16,11 @@ pub const MAX_SENDS_IN_FLIGHT: u64 = 20_000;
 /// per 100 ms per conversation (6000004 otherwise), plus 5 ms for timer jitter. The driver
 /// asks for half the planned spacing when that is more (room for an account's mailbox to be
 /// late). A late step's backlog waits for the next steps instead of going out twice.
+///
+/// One send per (account, room) waits for its reply at a time, and after one answered later
+/// than this gap after it was issued (it may have waited in the outbox through an outage,
+/// e.g. a backend restart) the next waits this gap after the reply too: the outbox sends it
+/// when the room is back, and a new send right then would meet the client's limit.
 pub const MIN_ROOM_GAP: Duration = Duration::from_millis(105);
 
 /// What the sends produced (driver thread only).
@@ -33,8 +38,9 @@ pub struct Sends {
     pub errors: BTreeMap<u32, u64>,
     /// unix second -> ZIM error code -> failed sends.
     pub errors_by_sec: BTreeMap<u64, BTreeMap<u32, u64>>,
-    /// room slot -> (lowest, highest) seq of this shard's sends.
-    pub seqs: HashMap<u32, (u64, u64)>,
+    /// room slot -> incarnation (0: the server sends none) -> (lowest, highest) seq of
+    /// this shard's sends: seqs start over in each incarnation of a room.
+    pub seqs: Sent,
     /// By sec.
     pub by_sec: BTreeMap<u64, u64>,
 }
@@ -50,7 +56,9 @@ pub struct Member {
     /// Its sends waiting for a reply (a ramp-down logout waits for them).
     pub pending: Rc<Cell<u32>>,
     /// When it last sent to each of its rooms (same order as `rooms`).
-    pub last_sent: Vec<Cell<Option<Instant>>>,
+    pub last_sent: Rc<[Cell<Option<Instant>>]>,
+    /// Whether a send to each of its rooms waits for its reply (same order as `rooms`).
+    pub waiting: Rc<[Cell<bool>]>,
 }
 
 impl Member {
@@ -59,6 +67,7 @@ impl Member {
         Member {
             handle,
             last_sent: rooms.iter().map(|_| Cell::new(None)).collect(),
+            waiting: rooms.iter().map(|_| Cell::new(false)).collect(),
             rooms,
             turns: Cell::new(0),
             pending: Rc::new(Cell::new(0)),
@@ -126,26 +135,27 @@ pub fn issue_sends(
         let turn = member.turns.get();
         let j = (turn % member.rooms.len() as u64) as usize;
         let last = &member.last_sent[j];
-        if last.get().is_some_and(|t| now.duration_since(t) < gap) {
+        let recent = last.get().is_some_and(|t| now.duration_since(t) < gap);
+        if recent || member.waiting[j].get() {
             idle += 1;
             continue;
         }
         idle = 0;
         last.set(Some(now));
         member.turns.set(turn + 1);
-        let (room_id, room_slot) = member.rooms[j].clone();
-        send_one(sends, member, room_id, room_slot, body_bytes, issued);
+        send_one(sends, member, j, gap, (body_bytes, issued));
     }
 }
 
 /// Sends one message and records its outcome.
+/// Sends message `n` (of `body_bytes`) from `member` to its room `j`; `gap`: the least time
+/// between two of its sends there.
 fn send_one(
     sends: &Rc<RefCell<Sends>>,
     member: &Member,
-    room_id: String,
-    room_slot: u32,
-    body_bytes: usize,
-    n: u64,
+    j: usize,
+    gap: Duration,
+    (body_bytes, n): (usize, u64),
 ) {
     {
         let mut s = sends.borrow_mut();
@@ -153,14 +163,26 @@ fn send_one(
         s.in_flight += 1;
     }
     let sends = sends.clone();
+    let (room_id, room_slot) = member.rooms[j].clone();
     let (handle, pending) = (member.handle.clone(), member.pending.clone());
+    let (last_sent, waiting) = (member.last_sent.clone(), member.waiting.clone());
     pending.set(pending.get() + 1);
+    waiting[j].set(true);
+    let issued_at = Instant::now();
     actix::spawn(async move {
         let body = make_body(body_bytes, now_us(), n);
         let result = handle
             .send_room_message(&room_id, MessageType::Text, body)
             .await;
         pending.set(pending.get() - 1);
+        waiting[j].set(false);
+        if issued_at.elapsed() > MIN_ROOM_GAP {
+            // it may have left only now: the next one goes MIN_ROOM_GAP after this reply at
+            // the earliest (and `gap` after this one was issued, as always)
+            let now = Instant::now();
+            let as_if = now.checked_sub(gap - MIN_ROOM_GAP).unwrap_or(issued_at);
+            last_sent[j].set(Some(as_if.max(issued_at)));
+        }
         let mut s = sends.borrow_mut();
         s.in_flight -= 1;
         let sec = crate::clock::unix_secs();
@@ -169,7 +191,9 @@ fn send_one(
                 s.sent += 1;
                 *s.by_sec.entry(sec).or_default() += 1;
                 if let Some(seq) = reply.seq {
-                    let e = s.seqs.entry(room_slot).or_insert((seq, seq));
+                    let incarnation = reply.incarnation.unwrap_or(0);
+                    let by = s.seqs.entry(room_slot).or_default();
+                    let e = by.entry(incarnation).or_insert((seq, seq));
                     e.0 = e.0.min(seq);
                     e.1 = e.1.max(seq);
                 }

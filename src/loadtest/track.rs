@@ -254,6 +254,7 @@ impl Tracker {
                 room_effect(r, ts, *state, *event, ext)
             }
             EventKind::RoomGaveUp { .. } => Effect::RoomGaveUp,
+            EventKind::RoomIncarnationChanged { .. } => Effect::RoomIncarnationChanged,
             _ => Effect::None,
         };
         self.settle_counts(slot, was, ts);
@@ -338,6 +339,7 @@ impl Tracker {
                 self.error(ts, &ext);
             }
             Effect::RoomGaveUp => self.out.counts.room_gave_up += 1,
+            Effect::RoomIncarnationChanged => self.out.counts.room_incarnations_changed += 1,
         }
     }
 
@@ -449,6 +451,7 @@ enum Effect {
     RoomBack(T2, u64),
     RoomEntryFailed(serde_json::Value),
     RoomGaveUp,
+    RoomIncarnationChanged,
 }
 
 #[cfg(test)]

@@ -215,6 +215,10 @@ pub struct RoomEnterReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomHeartbeatReply {
     pub member_count: u32,
+    /// The room's incarnation (docs/protocol.md, "Room incarnation"); `None` from a server
+    /// that sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,12 +240,15 @@ pub struct MessageSendReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     pub timestamp_ms: u64,
+    /// Room messages: the incarnation of the room that numbered `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Shared values
 
-/// `room`: `{room_id, room_name, member_count, attributes}`.
+/// `room`: `{room_id, room_name, member_count, attributes, incarnation}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RoomInfo {
     pub room_id: String,
@@ -251,6 +258,10 @@ pub struct RoomInfo {
     pub member_count: u32,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Which life of the room this is: given when the room is created, never reused by the
+    /// server (docs/protocol.md, "Room incarnation"). `None`: the server sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
 }
 
 /// A room member: `{user_id, user_name}`.
@@ -261,7 +272,8 @@ pub struct Member {
     pub user_name: String,
 }
 
-/// `message`: `{message_id, conv_type, conv_id, from, type, body, seq?, timestamp_ms, client_msg_id}`.
+/// `message`: `{message_id, conv_type, conv_id, from, type, body, seq?, timestamp_ms,
+/// client_msg_id, incarnation?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub message_id: u64,
@@ -277,6 +289,10 @@ pub struct ChatMessage {
     pub seq: Option<u64>,
     pub timestamp_ms: u64,
     pub client_msg_id: String,
+    /// Room messages: the incarnation of the room (docs/protocol.md, "Room incarnation");
+    /// with `seq` it names the message: seqs start over in each incarnation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,6 +594,7 @@ mod tests {
                     seq: Some(1),
                     timestamp_ms: 5,
                     client_msg_id: "c".into(),
+                    incarnation: None,
                 },
                 offline: false,
             },

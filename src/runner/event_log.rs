@@ -29,6 +29,9 @@ pub fn log_event(event: &Event) {
         EventKind::TokenRenewFailed { error } => {
             tracing::warn!("{account}: token renewal failed: {error}")
         }
+        EventKind::RoomIncarnationChanged { room_id, old, new } => {
+            tracing::warn!("{account}: room {room_id} is a new incarnation ({old} -> {new}): its seqs start over")
+        }
         EventKind::RoomGaveUp { room_id, reason } => {
             tracing::warn!("{account}: room {room_id} gave up recovering: {reason}")
         }

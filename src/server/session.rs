@@ -21,8 +21,8 @@ use super::transport::{self, FrameReader, FrameWriter, Incoming, ReadError, WsSo
 use crate::clock::unix_ms as now_ms;
 use crate::protocol::{
     close_code, is_valid_id, Empty, ErrorCode, ErrorReply, HeartbeatReply, KickoutReason, Login,
-    LoginReply, Push, RenewTokenReply, ReplyFrame, Request, RoomEnterReply, RoomHeartbeatReply,
-    RoomHistoryReply, RoomMembersReply, RoomReply, ZimError, MAX_PAGE,
+    LoginReply, Push, RenewTokenReply, ReplyFrame, Request, RoomEnterReply, RoomHistoryReply,
+    RoomMembersReply, RoomReply, ZimError, MAX_PAGE,
 };
 use crate::token::token04;
 
@@ -532,8 +532,7 @@ impl<W: tokio::io::AsyncWrite + Unpin + 'static> Connection<W> {
             }
             Request::RoomHeartbeat(req) => {
                 room_id_ok(&req.room_id)?;
-                let member_count = hub.room_heartbeat(&user, &req.room_id)?;
-                Ok(ok(id, RoomHeartbeatReply { member_count }))
+                Ok(ok(id, hub.room_heartbeat(&user, &req.room_id)?))
             }
             Request::RoomMembers(req) => {
                 room_id_ok(&req.room_id)?;

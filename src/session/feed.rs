@@ -10,8 +10,15 @@
 //!   after the last seq, page by page until a page says it is complete.
 //! - Until something was delivered, history older than the baseline (the moment the room was
 //!   entered, in server time) predates our membership and is skipped.
-//! - A new incarnation of the room (created again, or destroyed and entered again) starts
-//!   the seqs over: [`Feed::reset`].
+//! - Seqs belong to one incarnation of the room (docs/protocol.md, "Room incarnation"). The
+//!   first incarnation a create/join/enter or room_heartbeat answer gives is taken as is;
+//!   another one ([`Feed::observe`], or a live message of a later one, [`Feed::newer`])
+//!   starts the seqs over: what was held of the old room goes to the bot, there is no
+//!   catch-up into it (it is gone), and the new one is caught up on from its first seq when
+//!   the room is Connected ([`Feed::catch_up_due`]). Messages and history of another
+//!   incarnation than the one known are dropped (they are from a room that is gone).
+//! - With a server that sends no incarnation, a room created or found gone starts the seqs
+//!   over at once: [`Feed::reset`].
 
 use crate::protocol::{ChatMessage, RoomHistoryReply};
 
@@ -46,6 +53,18 @@ pub struct Page {
     pub release: Vec<ChatMessage>,
 }
 
+/// A room's incarnation changed: what the room tells the bot and delivers first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switch {
+    /// The incarnation the seqs belonged to.
+    pub old: u64,
+    /// The incarnation they belong to from now on.
+    pub new: u64,
+    /// Messages of the old incarnation that were held, in seq order: no catch-up can fetch
+    /// what comes before them any more, so they go to the bot now.
+    pub deliver: Vec<ChatMessage>,
+}
+
 /// One room's seq bookkeeping, held buffer and catch-up state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Feed {
@@ -55,6 +74,10 @@ pub struct Feed {
     /// Something was delivered since the baseline was set.
     delivered: bool,
     held: Vec<ChatMessage>,
+    /// The incarnation the seqs belong to (`None`: not known yet, or the server sends none).
+    incarnation: Option<u64>,
+    /// A new incarnation was taken: catch up on it from its first seq once Connected.
+    catch_up_due: bool,
 }
 
 impl Feed {
@@ -81,9 +104,84 @@ impl Feed {
         self.held.len()
     }
 
-    /// A new incarnation of the room: seqs start over, held messages are dropped.
+    /// The incarnation the seqs belong to, if known.
+    pub fn incarnation(&self) -> Option<u64> {
+        self.incarnation
+    }
+
+    /// Whether a new incarnation waits to be caught up on (from its first seq) once the
+    /// room is Connected; [`Feed::start_catch_up`] clears it.
+    pub fn catch_up_due(&self) -> bool {
+        self.catch_up_due
+    }
+
+    /// The room was created, or found gone (the machine's `ResetSeq`). With a server that
+    /// sends no incarnation the seqs start over now and held messages are dropped; with one
+    /// that does, nothing happens here: the incarnation of the next answer decides.
     pub fn reset(&mut self, baseline_ms: u64) {
-        *self = Self::new(baseline_ms);
+        if self.incarnation.is_none() {
+            *self = Self::new(baseline_ms);
+        }
+    }
+
+    /// The room's incarnation as a create/join/enter or room_heartbeat answer gives it
+    /// (`None`: the server sends none). The first one is taken as is; another one starts the
+    /// seqs over and answers the [`Switch`] to carry out.
+    pub fn observe(&mut self, incarnation: Option<u64>) -> Option<Switch> {
+        let new = incarnation?;
+        match self.incarnation {
+            None => {
+                self.incarnation = Some(new);
+                None
+            }
+            Some(old) if old == new => None,
+            Some(old) => Some(self.switch(old, new)),
+        }
+    }
+
+    /// The incarnation of a live message when it is later than the one known: the room is a
+    /// new one (observe it before handing the message to [`Feed::live`]).
+    pub fn newer(&self, message: &ChatMessage) -> Option<u64> {
+        match (self.incarnation, message.incarnation) {
+            (Some(known), Some(its)) if its > known => Some(its),
+            _ => None,
+        }
+    }
+
+    /// Whether a message is of another incarnation than the one known.
+    fn stale(&self, message: &ChatMessage) -> bool {
+        matches!(
+            (self.incarnation, message.incarnation),
+            (Some(known), Some(its)) if its != known
+        )
+    }
+
+    /// Seqs start over in incarnation `new`: held messages of the old one are handed out in
+    /// seq order (each once), those of the new one stay held, nothing is dropped as seen.
+    /// Every message of the new incarnation postdates what we knew of the room, so none is
+    /// skipped as older than the membership (baseline 0).
+    fn switch(&mut self, old: u64, new: u64) -> Switch {
+        let (keep, mut gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|m| m.incarnation == Some(new));
+        gone.sort_by_key(|m| m.seq.unwrap_or(0));
+        let mut last = self.last_seq;
+        let deliver = gone
+            .into_iter()
+            .filter(|m| {
+                let seq = m.seq.unwrap_or(0);
+                let next = seq > last;
+                last = last.max(seq);
+                next
+            })
+            .collect();
+        *self = Self {
+            held: keep,
+            incarnation: Some(new),
+            catch_up_due: true,
+            ..Self::new(0)
+        };
+        Switch { old, new, deliver }
     }
 
     /// The catch-up request was lost (the link went down, the room restarts): no page will
@@ -97,7 +195,7 @@ impl Feed {
         let Some(seq) = message.seq else {
             return Live::Deliver(message);
         };
-        if seq <= self.last_seq {
+        if seq <= self.last_seq || self.stale(&message) {
             return Live::Dropped;
         }
         if self.catching_up || !connected {
@@ -121,6 +219,7 @@ impl Feed {
     /// Starts a catch-up (the room came back after a loss); answers the `after_seq` to ask.
     pub fn start_catch_up(&mut self) -> u64 {
         self.catching_up = true;
+        self.catch_up_due = false;
         self.last_seq
     }
 
@@ -142,11 +241,12 @@ impl Feed {
                 ..Page::default()
             };
         };
-        let more = !page.complete && !page.messages.is_empty();
+        let all_stale = page.messages.iter().all(|m| self.stale(m));
+        let more = !page.complete && !all_stale;
         let mut deliver = Vec::new();
         for message in page.messages {
             let seq = message.seq.unwrap_or(0);
-            if seq <= self.last_seq {
+            if seq <= self.last_seq || self.stale(&message) {
                 continue;
             }
             let before_membership = !self.delivered && message.timestamp_ms < self.baseline_ms;
@@ -196,6 +296,7 @@ mod tests {
             seq: Some(seq),
             timestamp_ms: ts,
             client_msg_id: String::new(),
+            incarnation: None,
         }
     }
 
@@ -332,5 +433,115 @@ mod tests {
         f.reset(5000);
         assert_eq!((f.last_seq(), f.held(), f.catching_up()), (0, 0, false));
         assert!(matches!(f.live(msg(1, 6000), true), Live::Deliver(_)));
+    }
+
+    fn of(incarnation: u64, seq: u64) -> ChatMessage {
+        ChatMessage {
+            incarnation: Some(incarnation),
+            ..msg(seq, 2000)
+        }
+    }
+
+    fn page_of(incarnation: u64, seqs: &[u64], complete: bool) -> Option<RoomHistoryReply> {
+        Some(RoomHistoryReply {
+            messages: seqs.iter().map(|s| of(incarnation, *s)).collect(),
+            complete,
+        })
+    }
+
+    /// A feed of incarnation 7 that delivered seqs 1..=500.
+    fn at_500() -> Feed {
+        let mut f = Feed::new(0);
+        assert_eq!(f.observe(Some(7)), None);
+        for s in 1..=500 {
+            assert!(matches!(f.live(of(7, s), true), Live::Deliver(_)));
+        }
+        f
+    }
+
+    #[test]
+    fn the_first_incarnation_is_taken_as_is() {
+        let mut f = Feed::new(0);
+        assert_eq!(f.incarnation(), None);
+        assert_eq!(f.observe(Some(7)), None);
+        assert_eq!(f.observe(Some(7)), None);
+        assert_eq!((f.incarnation(), f.catch_up_due()), (Some(7), false));
+        // a server without incarnations changes nothing
+        assert_eq!(f.observe(None), None);
+        assert_eq!(f.incarnation(), Some(7));
+    }
+
+    #[test]
+    fn a_new_incarnation_below_the_old_high_water_mark_is_delivered_not_dropped_as_seen() {
+        // The old bug (issue 10): a room back through ConnectTimeout -> join on a restarted
+        // server kept last seq 500, and the new room's seqs 1, 2, 3 ... were dropped as seen.
+        let mut f = at_500();
+        assert_eq!(
+            f.live(of(7, 3), true),
+            Live::Dropped,
+            "a repeat of the old room"
+        );
+        let switch = f.observe(Some(9)).expect("another incarnation");
+        assert_eq!((switch.old, switch.new, switch.deliver.len()), (7, 9, 0));
+        assert_eq!((f.last_seq(), f.catch_up_due()), (0, true));
+        // Connected again: the catch-up is of the new room, from its first seq
+        assert_eq!(f.start_catch_up(), 0);
+        assert!(!f.catch_up_due());
+        let p = f.page(page_of(9, &[1, 2, 3], true));
+        assert_eq!(seqs(&p.deliver), [1, 2, 3]);
+        assert_eq!(f.live(of(9, 4), true), Live::Deliver(of(9, 4)));
+        assert_eq!(f.last_seq(), 4);
+    }
+
+    #[test]
+    fn a_live_message_of_a_later_incarnation_starts_it_and_an_earlier_one_is_dropped() {
+        let mut f = at_500();
+        assert_eq!(f.newer(&of(7, 501)), None);
+        assert_eq!(f.newer(&msg(501, 1)), None, "no incarnation: the same room");
+        assert_eq!(f.newer(&of(9, 1)), Some(9));
+        assert!(f.observe(Some(9)).is_some());
+        // held (not Connected), then a late push of the room that is gone
+        assert_eq!(f.live(of(9, 1), false), Live::Held);
+        assert_eq!(f.live(of(7, 501), true), Live::Dropped);
+        assert_eq!(f.newer(&of(7, 501)), None, "earlier, not newer");
+        assert_eq!(seqs(&f.release()), [1]);
+    }
+
+    #[test]
+    fn a_switch_hands_out_the_old_rooms_held_messages_once_in_order() {
+        let mut f = at_500();
+        for m in [of(7, 503), of(7, 502), of(7, 502), of(7, 499)] {
+            f.live(m, false);
+        }
+        assert_eq!(f.held(), 3, "499 was seen already");
+        // not observed yet: a message of another incarnation is not held with them
+        assert_eq!(f.live(of(9, 1), false), Live::Dropped);
+        let switch = f.observe(Some(9)).unwrap();
+        assert_eq!(seqs(&switch.deliver), [502, 503]);
+        assert_eq!(f.held(), 0);
+        assert_eq!(f.live(of(9, 1), false), Live::Held);
+    }
+
+    #[test]
+    fn history_of_another_incarnation_is_skipped_and_ends_the_catch_up() {
+        let mut f = at_500();
+        f.observe(Some(9));
+        f.start_catch_up();
+        let p = f.page(page_of(7, &[501, 502], false));
+        assert!(p.deliver.is_empty());
+        assert_eq!(
+            (p.next_after, f.catching_up(), f.last_seq()),
+            (None, false, 0)
+        );
+    }
+
+    #[test]
+    fn reset_waits_for_the_incarnation_when_the_server_sends_one() {
+        let mut f = at_500();
+        f.live(of(7, 502), false);
+        f.reset(9000);
+        assert_eq!((f.last_seq(), f.held(), f.incarnation()), (500, 1, Some(7)));
+        let switch = f.observe(Some(9)).unwrap();
+        assert_eq!(seqs(&switch.deliver), [502]);
     }
 }

@@ -277,4 +277,19 @@ impl Bot for Webhook {
         };
         self.push(account, kind);
     }
+
+    fn on_room_incarnation_changed(
+        &self,
+        account: &AccountHandle,
+        room_id: &str,
+        old: u64,
+        new: u64,
+    ) {
+        let kind = WebhookKind::RoomIncarnationChanged {
+            room_id: room_id.into(),
+            old,
+            new,
+        };
+        self.push(account, kind);
+    }
 }

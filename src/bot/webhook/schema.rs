@@ -25,6 +25,7 @@ pub const KINDS: &[&str] = &[
     "members_left",
     "token_will_expire",
     "room_gave_up",
+    "room_incarnation_changed",
 ];
 
 /// One event as posted: the envelope every kind shares, and the kind's own fields.
@@ -107,6 +108,15 @@ pub enum WebhookKind {
         /// Why.
         reason: String,
     },
+    /// A room came back as another incarnation: its seqs start over.
+    RoomIncarnationChanged {
+        /// The room.
+        room_id: String,
+        /// The incarnation the account knew.
+        old: u64,
+        /// The room's incarnation now.
+        new: u64,
+    },
 }
 
 impl WebhookKind {
@@ -120,6 +130,7 @@ impl WebhookKind {
             WebhookKind::MembersLeft { .. } => "members_left",
             WebhookKind::TokenWillExpire { .. } => "token_will_expire",
             WebhookKind::RoomGaveUp { .. } => "room_gave_up",
+            WebhookKind::RoomIncarnationChanged { .. } => "room_incarnation_changed",
         }
     }
 
@@ -271,6 +282,14 @@ mod tests {
                 },
                 serde_json::json!({"kind":"room_gave_up","room_id":"r","reason":"budget"}),
             ),
+            (
+                WebhookKind::RoomIncarnationChanged {
+                    room_id: "r".into(),
+                    old: 7,
+                    new: 9,
+                },
+                serde_json::json!({"kind":"room_incarnation_changed","room_id":"r","old":7,"new":9}),
+            ),
         ];
         for (kind, fields) in rows {
             assert!(KINDS.contains(&kind.name()));
@@ -294,6 +313,7 @@ mod tests {
             seq: Some(4),
             timestamp_ms: 5,
             client_msg_id: "c1".into(),
+            incarnation: None,
         };
         let value = event(WebhookKind::Message { message });
         assert_eq!(value["kind"], "message");

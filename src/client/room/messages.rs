@@ -7,25 +7,27 @@ use crate::client::RoomStatus;
 use crate::protocol::{ChatMessage, ErrorCode, Member, RoomKickoutReason, ZimError};
 use crate::session::RoomEntry;
 
-/// Names a request a room made, for its reply. `generation` is the room actor's incarnation
+/// Names a request a room made, for its reply. `generation` is the room actor's generation
 /// (bumped by every supervised restart): a reply for an older one is dropped.
 pub(crate) enum RoomTag {
     /// room_create / room_join / room_enter.
     Entry {
-        /// The incarnation that sent it.
+        /// The generation that sent it.
         generation: u32,
         /// Which entry.
         entry: RoomEntry,
     },
     /// room_heartbeat.
     Heartbeat {
-        /// The incarnation that sent it.
+        /// The generation that sent it.
         generation: u32,
     },
     /// room_history (a catch-up page).
     History {
-        /// The incarnation that sent it.
+        /// The generation that sent it.
         generation: u32,
+        /// The room incarnation the catch-up is of: a page of another one is dropped.
+        incarnation: Option<u64>,
     },
     /// room_leave (sent by the account for a caller or for a logout).
     Leave {

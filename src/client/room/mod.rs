@@ -6,7 +6,7 @@
 //!
 //! Supervision (docs/design.md, "The actor tree"): a T2 ConnectTimeout or RoomNotExist with
 //! a policy that recovers is a restart of this actor. It stops itself; the supervisor calls
-//! `restarting()` (the next incarnation: requests of the old one are dropped, the feed's
+//! `restarting()` (the next generation: requests of the old one are dropped, the feed's
 //! catch-up is reset, the machine is already out) and `started()`, which waits the budget's
 //! backoff and calls join, enter or create as the policy says. Past the budget, or with policy
 //! `leave`, it gives up: the bot hears `on_room_gave_up`. When the room is over (left,
@@ -82,7 +82,7 @@ pub(crate) struct Room {
     machine: RoomMachine,
     feed: Feed,
     budget: RestartBudget,
-    /// This actor's incarnation: bumped by every supervised restart.
+    /// This actor's generation: bumped by every supervised restart.
     generation: u32,
     /// Unix ms of the last state change.
     since_ms: u64,
@@ -191,7 +191,13 @@ impl Room {
                 },
             );
             if emit.state == RoomState::Connected && !step.effects.contains(&RoomEffect::CatchUp) {
-                self.release_held(ctx);
+                if self.feed.catch_up_due() {
+                    // a new incarnation: caught up on from its first seq
+                    let after = self.feed.start_catch_up();
+                    self.request_history(after);
+                } else {
+                    self.release_held(ctx);
+                }
             }
         }
         for effect in step.effects {
@@ -379,9 +385,10 @@ impl Actor for Room {
 }
 
 impl Supervised for Room {
-    /// The next incarnation: requests of the old one are dropped by generation, nothing is
+    /// The next generation: requests of the old one are dropped by generation, nothing is
     /// in flight, the catch-up (if any) went with it. The machine is out already and the
-    /// feed keeps its seq (a rejoin catches up from it; RoomNotExist reset it before).
+    /// feed keeps its seq: a rejoin catches up from it, unless its answer names another
+    /// incarnation of the room, which starts the seqs over (src/session/feed.rs).
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.shared.metrics.room_restarts.inc();
         self.generation = self.generation.wrapping_add(1);

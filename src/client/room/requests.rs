@@ -8,8 +8,8 @@ use super::messages::{reply_error, Answer, RoomTag};
 use super::Room;
 use crate::client::account::messages::{FromRoom, Reply};
 use crate::protocol::{
-    ErrorCode, Request, RoomCreate, RoomEnterReply, RoomHistory, RoomHistoryReply, RoomRef,
-    RoomReply as RoomBody, ServerFrame, ZimError, MAX_PAGE,
+    ErrorCode, Request, RoomCreate, RoomEnterReply, RoomHeartbeatReply, RoomHistory,
+    RoomHistoryReply, RoomRef, RoomReply as RoomBody, ServerFrame, ZimError, MAX_PAGE,
 };
 use crate::session::{RoomEntry, RoomInput};
 
@@ -37,7 +37,7 @@ impl Room {
             let wait = not_until.wait_time_from(admission.clock().now())
                 + std::time::Duration::from_millis(rand::thread_rng().gen_range(0..20));
             self.entry_in_flight = true;
-            // a restart cancels this timer with every other of the old incarnation
+            // a restart cancels this timer with every other of the old generation
             ctx.run_later(wait, |act, ctx| {
                 act.entry_in_flight = false;
                 act.send_entry(ctx);
@@ -93,12 +93,13 @@ impl Room {
         });
         let tag = RoomTag::History {
             generation: self.generation,
+            incarnation: self.feed.incarnation(),
         };
         self.ask(tag, request, self.shared.config.timings.request_timeout);
     }
 
     /// A reply, timeout or loss of one of this room's requests. Replies to an older
-    /// incarnation, or to a room that is over, are dropped.
+    /// generation, or to a room that is over, are dropped.
     pub(super) fn on_reply(&mut self, tag: RoomTag, answer: Answer, ctx: &mut Context<Self>) {
         let current = |g: u32| !self.over && g == self.generation;
         match (tag, answer) {
@@ -114,8 +115,10 @@ impl Room {
             }
             (RoomTag::Heartbeat { generation }, answer) if current(generation) => {
                 self.heartbeat_in_flight = false;
-                if let Answer::Reply { code, .. } = answer {
+                if let Answer::Reply { code, text, .. } = answer {
                     let input = if code.is_ok() {
+                        let reply = ServerFrame::reply_body::<RoomHeartbeatReply>(&text).ok();
+                        self.observe_incarnation(reply.and_then(|r| r.incarnation), ctx);
                         RoomInput::HeartbeatOk
                     } else {
                         RoomInput::HeartbeatFailed(code)
@@ -123,10 +126,13 @@ impl Room {
                     self.input(input, ctx);
                 }
             }
-            (RoomTag::History { generation }, Answer::Unsent) if current(generation) => {
+            // a page of the room's earlier incarnation: its catch-up ended with the switch
+            (RoomTag::History { incarnation, .. }, _)
+                if incarnation.is_some() && incarnation != self.feed.incarnation() => {}
+            (RoomTag::History { generation, .. }, Answer::Unsent) if current(generation) => {
                 self.feed.catch_up_lost();
             }
-            (RoomTag::History { generation }, Answer::Reply { code, text, .. })
+            (RoomTag::History { generation, .. }, Answer::Reply { code, text, .. })
                 if current(generation) =>
             {
                 let page = code
@@ -135,7 +141,7 @@ impl Room {
                     .flatten();
                 self.on_page(page, ctx);
             }
-            _ => {} // an older incarnation's, or the room is over
+            _ => {} // an older generation's, or the room is over
         }
     }
 
@@ -161,6 +167,8 @@ impl Room {
                 entry == RoomEntry::Create,
             ),
         };
+        // the incarnation first: the machine's steps after the entry see the feed it decides
+        self.observe_incarnation(info.as_ref().and_then(|i| i.incarnation), ctx);
         self.info = info.map(Box::new);
         self.input(RoomInput::EntryOk { created }, ctx);
     }

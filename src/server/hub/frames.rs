@@ -62,6 +62,7 @@ mod tests {
             seq: Some(3),
             timestamp_ms: 9,
             client_msg_id: "c".into(),
+            incarnation: None,
         };
         for offline in [false, true] {
             let borrowed = message_push(&message, offline);

@@ -61,6 +61,7 @@ impl Hub {
             seq,
             timestamp_ms: now_ms(),
             client_msg_id: req.client_msg_id,
+            incarnation: None,
         }
     }
 
@@ -79,11 +80,13 @@ impl Hub {
             return Err(err(ErrorCode::NOT_IN_ROOM, "not in the room"));
         }
         room.last_seq += 1;
-        let message = self.new_message(sender, req, Some(room.last_seq));
+        let mut message = self.new_message(sender, req, Some(room.last_seq));
+        message.incarnation = Some(room.incarnation);
         let reply = MessageSendReply {
             message_id: message.message_id,
             seq: message.seq,
             timestamp_ms: message.timestamp_ms,
+            incarnation: message.incarnation,
         };
         let frame = message_push(&message, false);
         if room.history.len() >= self.settings.limits.history_per_room {
@@ -111,6 +114,7 @@ impl Hub {
             message_id: message.message_id,
             seq: None,
             timestamp_ms: message.timestamp_ms,
+            incarnation: None,
         };
         if !target.sessions.is_empty() {
             self.push_to(
@@ -197,6 +201,7 @@ mod tests {
             message_id: id,
             seq: None,
             timestamp_ms: now_ms(),
+            incarnation: None,
         };
         for (n, id) in ["a", "b", "c"].into_iter().enumerate() {
             hub.remember("u", id, &reply(n as u64));
@@ -209,6 +214,7 @@ mod tests {
             message_id: 9,
             seq: None,
             timestamp_ms: now_ms() - 700_000,
+            incarnation: None,
         };
         hub.remember("u", "old", &old);
         assert_eq!(hub.recall("u", "old"), None, "outside the window");

@@ -11,6 +11,7 @@
 
 mod faults;
 mod frames;
+mod incarnation;
 mod messages;
 mod ops;
 mod rooms;
@@ -34,6 +35,7 @@ use super::scheduler::Scheduler;
 use super::settings::{DevicePolicy, ServerSettings};
 use crate::protocol::{close_code, ErrorCode, KickoutReason, ZimError};
 use faults::Faults;
+use incarnation::Incarnations;
 use state::{Current, LeaveCause, Room, User};
 use stats::{bump, Counters};
 
@@ -56,6 +58,8 @@ pub(crate) struct Hub {
     next_message_id: AtomicU64,
     next_session_id: AtomicU64,
     next_membership: AtomicU64,
+    /// Room incarnations (never reused, across restarts too).
+    incarnations: Incarnations,
     pub counters: Counters,
     faults: Faults,
     pub(crate) scheduler: Scheduler<Job>,
@@ -71,6 +75,7 @@ impl Hub {
             next_message_id: AtomicU64::new(1),
             next_session_id: AtomicU64::new(1),
             next_membership: AtomicU64::new(1),
+            incarnations: Incarnations::default(),
             counters: Counters::default(),
             faults: Faults::default(),
             scheduler: Scheduler::default(),

@@ -10,7 +10,8 @@ use super::state::{lock_room, Job, LeaveCause, MemberState, Room, RoomCell};
 use super::stats::bump;
 use super::{err, Hub};
 use crate::protocol::{
-    ChatMessage, ErrorCode, Member, Push, RoomCreate, RoomInfo, RoomKickoutReason, ZimError,
+    ChatMessage, ErrorCode, Member, Push, RoomCreate, RoomHeartbeatReply, RoomInfo,
+    RoomKickoutReason, ZimError,
 };
 
 impl Hub {
@@ -114,6 +115,7 @@ impl Hub {
                         members: BTreeMap::new(),
                         history: VecDeque::new(),
                         last_seq: 0,
+                        incarnation: self.incarnations.next(crate::clock::unix_ms()),
                         destroy_delay: delay,
                         empty_generation: 0,
                         destroyed: false,
@@ -179,8 +181,12 @@ impl Hub {
         }
     }
 
-    /// Refreshes the membership; returns the member count.
-    pub fn room_heartbeat(&self, user_id: &str, room_id: &str) -> Result<u32, ZimError> {
+    /// Refreshes the membership; answers the member count and the room's incarnation.
+    pub fn room_heartbeat(
+        &self,
+        user_id: &str,
+        room_id: &str,
+    ) -> Result<RoomHeartbeatReply, ZimError> {
         let cell = self
             .room_cell(room_id)
             .ok_or_else(|| err(ErrorCode::ROOM_NOT_EXIST, "room does not exist"))?;
@@ -188,11 +194,14 @@ impl Hub {
         if room.destroyed {
             return Err(err(ErrorCode::ROOM_NOT_EXIST, "room does not exist"));
         }
-        let count = room.members.len() as u32;
+        let reply = RoomHeartbeatReply {
+            member_count: room.members.len() as u32,
+            incarnation: Some(room.incarnation),
+        };
         match room.members.get_mut(user_id) {
             Some(m) => {
                 m.last_heartbeat = Instant::now();
-                Ok(count)
+                Ok(reply)
             }
             None => Err(err(
                 ErrorCode::NOT_IN_ROOM,

@@ -78,6 +78,8 @@ pub(crate) struct Room {
     pub(super) members: BTreeMap<Arc<str>, MemberState>,
     pub(super) history: VecDeque<Arc<ChatMessage>>,
     pub(super) last_seq: u64,
+    /// Given at creation, never reused (docs/protocol.md, "Room incarnation").
+    pub(super) incarnation: u64,
     pub(super) destroy_delay: Duration,
     /// Bumped each time the room becomes empty; a destroy job of an older one is ignored.
     pub(super) empty_generation: u64,
@@ -98,6 +100,7 @@ impl Room {
             room_name: self.name.clone(),
             member_count: self.members.len() as u32,
             attributes: self.attributes.clone(),
+            incarnation: Some(self.incarnation),
         }
     }
 }
