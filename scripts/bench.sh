@@ -188,12 +188,19 @@ while os.path.exists(f"/proc/{server}"):
         load_ticks, load_rss = tree(int(open(load_file).read()))
     except (OSError, ValueError):
         pass
+    # The stats are stamped at the middle of their request; one that took over 40 ms has an
+    # uncertain time and gives no login count (a busy server answers late, and a late stamp
+    # would make the next second look busier than it was).
+    asked = time.time()
     try:
         stats = json.load(urllib.request.urlopen(req, timeout=1))
         online, logins = stats["users_online"], stats["logins_ok"] + stats["logins_refused"]
     except Exception:
         online, logins = -1, -1
-    print(int(time.time() * 1000), s[1], s[2], load_ticks, load_rss, online, logins, flush=True)
+    answered = time.time()
+    if answered - asked > 0.04:
+        logins = -1
+    print(int((asked + answered) * 500), s[1], s[2], load_ticks, load_rss, online, logins, flush=True)
     time.sleep(0.2)
 PY
 CPU_SAMPLER_PID=$!
@@ -413,6 +420,11 @@ def at(ms, col):
 def cpu_secs(col, start_ms, end_ms):
     return max(0.0, (at(end_ms, col) - at(start_ms, col)) / tick)
 ms = lambda us: f"{us/1000:.1f} ms"
+marks = {}
+if os.path.exists(f"{out}/marks.txt"):
+    for line in open(f"{out}/marks.txt"):
+        name, t = line.split()
+        marks[name] = int(t)
 model = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
 print(f"zimfleet benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}")
@@ -483,7 +495,7 @@ if storm:
     print(f"  reconnect p50 / p99 / max ................. {ms(sh['reconnect']['p50_us'])} / {ms(sh['reconnect']['p99_us'])} / {ms(sh['reconnect']['max_us'])}")
     print(f"  messages sent / missing / duplicated ...... {sc['messages_sent']} / {sc['messages_missing']} / {sc['messages_duplicated']}")
 
-def side(start_ms, end_ms):
+def side(start_ms, end_ms, own_before_kib=0):
     """Figures of one load process between its marks, read from the samples alone."""
     run = [x for x in cpu if start_ms <= x[0] <= end_ms and x[5] >= 0]
     if not run:
@@ -493,7 +505,13 @@ def side(start_ms, end_ms):
     if peak == 0 or not idle:
         return None
     first = next(i for i, x in enumerate(run) if x[5] > 0)
-    before = run[first - 1] if first > 0 else run[0]     # last sample before the first account
+    # the last sample before the first account in which the load process was running
+    # (zimfleet starts its ramp within one sample of its own start: then its own report's VmRSS
+    # before the first account stands in, read by the same /proc field)
+    started = [x for x in run[:first] if x[4] > 0]
+    before = started[-1] if started else run[max(0, first - 1)]
+    if not started and own_before_kib:
+        before = before[:4] + (own_before_kib,) + before[5:]
     full = next(x for x in run if x[5] >= peak)           # all held (or as many as ever were)
     held = min(run, key=lambda x: abs(x[0] - (full[0] + 5000)))
     def cross(share):
@@ -512,14 +530,11 @@ def side(start_ms, end_ms):
         "cpu": (at(end, 3) - at(before[0], 3)) / tick,
         "window": (end - before[0]) / 1000,
     }
-marks = {}
-if os.path.exists(f"{out}/marks.txt"):
-    for line in open(f"{out}/marks.txt"):
-        name, t = line.split()
-        marks[name] = int(t)
 if "sbs" in phases:
     ts = side(marks["tsung-start"], marks["tsung-end"]) if "tsung-end" in marks else None
-    zf = side(marks["zimfleet-start"], marks["zimfleet-end"]) if "zimfleet-end" in marks else None
+    sbs_report = report("sbs")
+    own = sbs_report["shards"][0]["memory"]["rss_before_kib"] if sbs_report else 0
+    zf = side(marks["zimfleet-start"], marks["zimfleet-end"], own) if "zimfleet-end" in marks else None
     print(f"side by side: {sbs_n} accounts asked at {sbs_rate}/s, one room each (rooms of 10), heartbeats, held {sbs_hold} s;")
     print(f"  both read from outside: load RSS before the first account and 5 s after all are held, ramp from the")
     print(f"  server's users_online (10%-90%), CPU user + sys of the load process over ramp + hold")
