@@ -201,7 +201,7 @@ fn spawn_loadtest(addr: &str, out: &PathBuf) -> Child {
         .arg(out)
         .env("ZIMFLEET_SERVER_SECRET", SECRET)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped()) // the table (a few KiB: it fits the pipe)
         .stderr(Stdio::piped())
         .spawn()
         .expect("zimfleet loadtest starts")
@@ -279,6 +279,18 @@ async fn assert_loadtest_passed(loadtest: &mut Child, out: &PathBuf) {
         assert_eq!(count(&report, key), want, "{key}: {counts}");
     }
     assert!(count(&report, "messages_sent") > 0, "{counts}");
+    // The table says what the restart cost: lost with the backend, rooms back as new ones.
+    let mut table = String::new();
+    if let Some(mut o) = loadtest.stdout.take() {
+        use std::io::Read as _;
+        let _ = o.read_to_string(&mut table);
+    }
+    let line = table
+        .lines()
+        .find(|l| l.contains("lost with the backend / rooms new incarnation"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let lost = count(&report, "messages_lost_with_backend");
+    assert!(line.ends_with(&format!(" {lost} / 40")), "{line}");
 }
 
 #[actix_rt::test]

@@ -118,6 +118,17 @@ impl Report {
                 c.messages_delivered, c.messages_missing, c.messages_duplicated
             ),
         );
+        if c.messages_lost_with_backend > 0 || c.room_incarnations_changed > 0 {
+            // docs/loadtest.md, "Lost with the backend"
+            row(
+                out,
+                "lost with the backend / rooms new incarnation",
+                format!(
+                    "{} / {}",
+                    c.messages_lost_with_backend, c.room_incarnations_changed
+                ),
+            );
+        }
         row(
             out,
             "sent/s, delivered/s",
