@@ -113,6 +113,13 @@ impl ChartData {
                 ),
             ),
             kv(
+                "lost with the backend / rooms back as a new incarnation",
+                format!(
+                    "{} / {}",
+                    c.messages_lost_with_backend, c.room_incarnations_changed
+                ),
+            ),
+            kv(
                 "chaos drops / offline / server drops",
                 format!(
                     "{} / {} / {}",
@@ -549,6 +556,20 @@ mod tests {
         let p = &d.charts[4];
         assert_eq!(p.columns[2][0], Some(1.5));
         assert_eq!(p.columns[0][0], None, "no logins: no curve");
+    }
+
+    #[test]
+    fn the_figures_say_what_a_backend_restart_cost() {
+        let mut r = report();
+        r.counts.messages_lost_with_backend = 17;
+        r.counts.room_incarnations_changed = 4;
+        let d = ChartData::from_report(&r);
+        let row = d
+            .figures
+            .iter()
+            .find(|[k, _]| k == "lost with the backend / rooms back as a new incarnation")
+            .expect("the row");
+        assert_eq!(row[1], "17 / 4");
     }
 
     #[test]
