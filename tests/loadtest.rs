@@ -2,60 +2,10 @@
 //! real server on 127.0.0.1:0 in the same process, real WebSockets), small plans that take
 //! seconds; its JSON reports, their merge, its refusals and exit codes.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod loadtest_support;
 
+use loadtest_support::*;
 use serde_json::Value;
-
-fn zimfleet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zimfleet"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the zimfleet binary runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A path in this test process's temp dir.
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zimfleet-loadtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn read_json(path: &PathBuf) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Runs a plan to completion and returns its report; asserts exit code `expect`.
-fn run_plan(extra: &[&str], out_name: &str, expect: i32) -> (Value, Output) {
-    let out_path = temp(out_name);
-    let _ = std::fs::remove_file(&out_path);
-    let mut args = vec!["loadtest", "--quiet", "--out", out_path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = zimfleet(&args);
-    assert_eq!(
-        code(&out),
-        expect,
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (read_json(&out_path), out)
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("not an unsigned number: {v}"))
-}
 
 /// 30 accounts in 3 rooms of 10, 2 messages per second each for 2 s.
 const SMALL: &[&str] = &[
@@ -335,14 +285,7 @@ fn bad_flags_and_settings_exit_2_with_the_reason() {
             "zimfleet loadtest: config file /nonexistent/plan.toml not found\n",
         ),
     ];
-    for (args, expect) in cases {
-        let mut all = vec!["loadtest"];
-        all.extend_from_slice(args);
-        let out = zimfleet(&all);
-        assert_eq!(code(&out), 2, "{args:?}");
-        let err = text(&out.stderr);
-        assert!(err.contains(expect), "{args:?}: {err}");
-    }
+    assert_refused(cases);
     // merge: a file that is not a report.
     let junk = temp("junk.json");
     std::fs::write(&junk, "{\"hello\": 1}").unwrap();
@@ -469,15 +412,7 @@ fn impossible_timings_exit_2_naming_both_keys() {
             "(accounts 100 / arrival_rate 10 x 2 shards = 5s)",
         ),
     ];
-    for (args, expect) in cases {
-        let mut all = vec!["loadtest"];
-        all.extend_from_slice(args);
-        let out = zimfleet(&all);
-        assert_eq!(code(&out), 2, "{args:?}");
-        let err = text(&out.stderr);
-        assert!(err.contains(expect), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
-    }
+    assert_refused(cases);
     let plan = temp("late-messages.toml");
     std::fs::write(
         &plan,

@@ -109,18 +109,35 @@ impl Deadlines {
         self.decode(self.due.iter().copied().min().unwrap_or(NONE))
     }
 
-    /// Takes (unschedules) every duty due at `now`, in [`Duty::ALL`] order.
-    pub fn take_due(&mut self, now: Instant) -> Vec<Duty> {
+    /// Takes (unschedules) every duty due at `now`; they come out in [`Duty::ALL`] order.
+    pub fn take_due(&mut self, now: Instant) -> Due {
         let now = self.encode(now);
-        let mut due = Vec::new();
+        let mut due = Due(0);
         for duty in Duty::ALL {
             let slot = &mut self.due[duty.slot()];
             if *slot != NONE && *slot <= now {
                 *slot = NONE;
-                due.push(duty);
+                due.0 |= 1 << duty.slot();
             }
         }
         due
+    }
+}
+
+/// The duties [`Deadlines::take_due`] took (a set, no allocation: it runs on every tick of
+/// every account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due(u8);
+
+impl Iterator for Due {
+    type Item = Duty;
+
+    fn next(&mut self) -> Option<Duty> {
+        let duty = Duty::ALL
+            .into_iter()
+            .find(|d| self.0 & (1 << d.slot()) != 0)?;
+        self.0 &= !(1 << duty.slot());
+        Some(duty)
     }
 }
 
@@ -157,7 +174,10 @@ mod tests {
         let mut d = Deadlines::new(at(t, 1_000));
         d.set(Duty::TokenWarn, t);
         assert_eq!(d.get(Duty::TokenWarn), Some(at(t, 1_000)));
-        assert_eq!(d.take_due(at(t, 1_000)), vec![Duty::TokenWarn]);
+        assert_eq!(
+            d.take_due(at(t, 1_000)).collect::<Vec<_>>(),
+            vec![Duty::TokenWarn]
+        );
     }
 
     #[test]
@@ -195,12 +215,15 @@ mod tests {
         d.set(Duty::Requests, at(t, 10));
         d.set(Duty::RoomHeartbeat, at(t, 60));
         assert_eq!(
-            d.take_due(at(t, 50)),
+            d.take_due(at(t, 50)).collect::<Vec<_>>(),
             vec![Duty::Requests, Duty::Heartbeat, Duty::TokenEnd]
         );
         assert_eq!(d.next(), Some(at(t, 60)));
-        assert!(d.take_due(at(t, 59)).is_empty());
-        assert_eq!(d.take_due(at(t, 60)), vec![Duty::RoomHeartbeat]);
+        assert_eq!(d.take_due(at(t, 59)).next(), None);
+        assert_eq!(
+            d.take_due(at(t, 60)).collect::<Vec<_>>(),
+            vec![Duty::RoomHeartbeat]
+        );
         assert_eq!(d.next(), None);
     }
 

@@ -63,3 +63,17 @@ pub fn run_plan(extra: &[&str], out_name: &str, expect: i32) -> (Value, Output) 
     );
     (read_json(&out_path), out)
 }
+
+/// Each `zimfleet loadtest ARGS` exits 2 with `expect` in its stderr and runs nothing (no
+/// table on stdout).
+pub fn assert_refused(cases: &[(&[&str], &str)]) {
+    for (args, expect) in cases {
+        let mut all = vec!["loadtest"];
+        all.extend_from_slice(args);
+        let out = zimfleet(&all);
+        assert_eq!(code(&out), 2, "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+}

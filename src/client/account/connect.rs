@@ -32,7 +32,7 @@ impl Account {
             return false;
         };
         let written = match link.encoder.encode(message) {
-            Ok(frame) => link.writer.push(&frame),
+            Ok(frame) => link.writer.push(frame),
             Err(_) => false,
         };
         if written {

@@ -93,12 +93,16 @@ impl Account {
         Ok(id)
     }
 
-    /// Takes request `id` out of the table. An empty table lets go of its memory: an idle
-    /// account has nothing in flight most of the time.
+    /// Takes request `id` out of the table. An empty table lets go of its memory (an idle
+    /// account has nothing in flight most of the time) and of its deadline duty.
     fn take_pending(&mut self, id: u64) -> Option<Pending> {
         let p = self.pending.remove(&id);
-        if self.pending.is_empty() && self.pending.capacity() > 0 {
-            self.pending = HashMap::new();
+        if self.pending.is_empty() {
+            // nothing left to time out: the timer need not wake for the deadline
+            self.deadlines.clear(Duty::Requests);
+            if self.pending.capacity() > 0 {
+                self.pending = HashMap::new();
+            }
         }
         p
     }

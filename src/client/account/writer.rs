@@ -38,12 +38,17 @@ impl LinkWriter {
         }
     }
 
-    /// Queues one encoded frame; false when the link cannot take it.
-    pub(super) fn push(&mut self, frame: &[u8]) -> bool {
+    /// Queues one encoded frame; false when the link cannot take it. The first frame behind
+    /// nothing becomes the buffer itself (no copy: most writes are one frame).
+    pub(super) fn push(&mut self, frame: BytesMut) -> bool {
         if self.broken || self.queued.len() + frame.len() > MAX_QUEUED_BYTES {
             return false;
         }
-        self.queued.extend_from_slice(frame);
+        if self.queued.is_empty() {
+            self.queued = frame;
+        } else {
+            self.queued.extend_from_slice(&frame);
+        }
         true
     }
 
